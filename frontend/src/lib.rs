@@ -1,0 +1,18 @@
+//! kiln-frontend: turns Dockerfile text into typed, expanded instructions and a stage graph.
+//!
+//! It owns parser directives, escapes, continuations and heredocs (→ an AST with spans), typed
+//! instructions with their flags, shell-word expansion with ARG/ENV scoping, the stage graph
+//! with `--target` selection, and diagnostics that point at file:line:col. It must not touch
+//! the filesystem, the network or the image store: everything it needs arrives as arguments,
+//! and its only internal dependency (later, for lowering) is `kiln-llb`.
+
+pub mod diagnostics;
+pub mod instructions;
+mod json_doc;
+pub mod parser;
+pub mod scope;
+pub mod shell;
+pub mod span;
+pub mod stages;
+
+pub use json_doc::{JsonDocument, Located, json_document};
