@@ -1,0 +1,385 @@
+//! ARG and ENV scoping, as BuildKit applies it:
+//!
+//! * ARGs before the first FROM are *global*: usable in FROM lines (base name, `--platform`),
+//!   with `--build-arg` overriding their defaults; the predefined platform ARGs
+//!   (`TARGETPLATFORM`, `BUILDARCH`, …) are global too.
+//! * Inside a stage nothing global is visible until an `ARG NAME` redeclares it; a redeclared
+//!   ARG without a default takes the global value. `--build-arg` overrides any declared ARG.
+//! * ENV shadows an ARG of the same name; ENV persists into the image config, ARG does not.
+//! * The predefined proxy ARGs (`HTTP_PROXY`, …) reach RUN when passed with `--build-arg`,
+//!   without a declaration, and are never persisted.
+
+use std::collections::BTreeMap;
+
+use crate::shell::{Env, Lexer, ShellError};
+
+/// The proxy variables BuildKit passes to RUN without an ARG declaration.
+pub const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// An OCI platform (`os/arch[/variant]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Platform {
+    /// `linux`.
+    pub os: String,
+    /// `amd64`, `arm64`, …
+    pub architecture: String,
+    /// `v7`, `v8`, … (empty when none).
+    pub variant: String,
+}
+
+impl Platform {
+    /// The platform kiln runs on.
+    pub fn host() -> Self {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "arm" => "arm",
+            "powerpc64" => "ppc64le",
+            "s390x" => "s390x",
+            "riscv64" => "riscv64",
+            other => other,
+        };
+        Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: String::new(),
+        }
+    }
+
+    /// Parses `os/arch[/variant]`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: os.to_lowercase(),
+                architecture: arch.to_lowercase(),
+                variant: String::new(),
+            }),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: os.to_lowercase(),
+                architecture: arch.to_lowercase(),
+                variant: variant.to_lowercase(),
+            }),
+            _ => Err(format!(
+                "invalid platform {s:?}: expected os/arch or os/arch/variant"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if !self.variant.is_empty() {
+            write!(f, "/{}", self.variant)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the user passed on the command line that affects expansion.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `--build-arg NAME=value`.
+    pub build_args: BTreeMap<String, String>,
+    /// `--platform` (the target platform); the host's when not given.
+    pub target_platform: Platform,
+    /// The platform the build runs on.
+    pub build_platform: Platform,
+    /// `--target`.
+    pub target: Option<String>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            build_args: BTreeMap::new(),
+            target_platform: Platform::host(),
+            build_platform: Platform::host(),
+            target: None,
+        }
+    }
+}
+
+impl BuildOptions {
+    /// The predefined platform ARGs in BuildKit's names.
+    pub fn platform_args(&self) -> Vec<(String, String)> {
+        let t = &self.target_platform;
+        let b = &self.build_platform;
+        [
+            ("TARGETPLATFORM", t.to_string()),
+            ("TARGETOS", t.os.clone()),
+            ("TARGETARCH", t.architecture.clone()),
+            ("TARGETVARIANT", t.variant.clone()),
+            ("BUILDPLATFORM", b.to_string()),
+            ("BUILDOS", b.os.clone()),
+            ("BUILDARCH", b.architecture.clone()),
+            ("BUILDVARIANT", b.variant.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// One `NAME[=default]` of an ARG instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgDecl {
+    /// The name.
+    pub name: String,
+    /// The default, unexpanded, when one was written.
+    pub default: Option<String>,
+}
+
+/// The scope FROM lines are expanded in: global ARGs and the predefined platform ARGs.
+#[derive(Debug, Clone, Default)]
+pub struct GlobalScope {
+    /// Name → value; `None` for an ARG declared without any value.
+    values: Vec<(String, Option<String>)>,
+}
+
+impl GlobalScope {
+    /// Evaluates the global ARGs in order: each default is expanded with the ones before it,
+    /// and `--build-arg` overrides it.
+    pub fn new(
+        decls: &[ArgDecl],
+        opts: &BuildOptions,
+        lexer: &Lexer,
+    ) -> Result<Self, (usize, ShellError)> {
+        let mut scope = GlobalScope {
+            values: opts
+                .platform_args()
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect(),
+        };
+        for (i, d) in decls.iter().enumerate() {
+            let value = match (opts.build_args.get(&d.name), &d.default) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(def)) => Some(lexer.process_word(def, &scope).map_err(|e| (i, e))?),
+                (None, None) => None,
+            };
+            scope.set(&d.name, value);
+        }
+        Ok(scope)
+    }
+
+    fn set(&mut self, name: &str, value: Option<String>) {
+        self.values.retain(|(k, _)| k != name);
+        self.values.push((name.to_owned(), value));
+    }
+
+    /// The global value of `name` (declared with a value, or predefined).
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+impl Env for GlobalScope {
+    fn get(&self, name: &str) -> Option<String> {
+        self.value(name).map(str::to_owned)
+    }
+}
+
+/// The scope inside one stage: its ENV (inherited from the base, then set by ENV) and the
+/// ARGs declared so far.
+#[derive(Debug, Clone, Default)]
+pub struct StageScope {
+    env: Vec<(String, String)>,
+    args: Vec<(String, Option<String>)>,
+}
+
+impl StageScope {
+    /// A stage whose base image (or base stage) has this environment.
+    pub fn with_env(env: Vec<(String, String)>) -> Self {
+        StageScope {
+            env,
+            args: Vec::new(),
+        }
+    }
+
+    /// Declares an ARG: `--build-arg` wins, then the written default (expanded in this
+    /// scope), then the global value of the same name.
+    pub fn declare_arg(
+        &mut self,
+        decl: &ArgDecl,
+        global: &GlobalScope,
+        opts: &BuildOptions,
+        lexer: &Lexer,
+    ) -> Result<(), ShellError> {
+        let value = match (opts.build_args.get(&decl.name), &decl.default) {
+            (Some(v), _) => Some(v.clone()),
+            (None, Some(def)) => Some(lexer.process_word(def, self)?),
+            (None, None) => global.value(&decl.name).map(str::to_owned),
+        };
+        self.args.retain(|(k, _)| *k != decl.name);
+        self.args.push((decl.name.clone(), value));
+        Ok(())
+    }
+
+    /// Sets an ENV variable (the value already expanded).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// The image environment (what ENV persisted), in order.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// The declared ARGs with their values, in order (never persisted).
+    pub fn args(&self) -> &[(String, Option<String>)] {
+        &self.args
+    }
+
+    /// The environment a RUN step sees: declared ARGs with a value, then proxy build-args,
+    /// then ENV (which shadows both). Sorted by nothing: order is declaration order.
+    pub fn run_env(&self, opts: &BuildOptions) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut push = |k: &str, v: &str| {
+            out.retain(|(key, _)| key != k);
+            out.push((k.to_owned(), v.to_owned()));
+        };
+        for (k, v) in &self.args {
+            if let Some(v) = v {
+                push(k, v);
+            }
+        }
+        for p in PROXY_ARGS {
+            if let Some(v) = opts.build_args.get(p)
+                && !self.args.iter().any(|(k, _)| k == p)
+            {
+                push(p, v);
+            }
+        }
+        for (k, v) in &self.env {
+            push(k, v);
+        }
+        out
+    }
+}
+
+impl Env for StageScope {
+    fn get(&self, name: &str) -> Option<String> {
+        if let Some((_, v)) = self.env.iter().rev().find(|(k, _)| k == name) {
+            return Some(v.clone());
+        }
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(name: &str, default: Option<&str>) -> ArgDecl {
+        ArgDecl {
+            name: name.into(),
+            default: default.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn global_defaults_expand_in_order_and_build_args_override() {
+        let lex = Lexer::new('\\');
+        let mut opts = BuildOptions::default();
+        let g = GlobalScope::new(
+            &[
+                decl("A", Some("1")),
+                decl("B", Some("${A}2")),
+                decl("C", None),
+            ],
+            &opts,
+            &lex,
+        )
+        .unwrap();
+        assert_eq!(g.value("B"), Some("12"));
+        assert_eq!(g.value("C"), None);
+        opts.build_args.insert("A".into(), "x".into());
+        let g = GlobalScope::new(
+            &[decl("A", Some("1")), decl("B", Some("${A}2"))],
+            &opts,
+            &lex,
+        )
+        .unwrap();
+        assert_eq!(g.value("B"), Some("x2"));
+    }
+
+    #[test]
+    fn platform_args_are_global_but_not_in_stages_until_declared() {
+        let lex = Lexer::new('\\');
+        let opts = BuildOptions {
+            target_platform: Platform::parse("linux/arm/v7").unwrap(),
+            ..BuildOptions::default()
+        };
+        let g = GlobalScope::new(&[], &opts, &lex).unwrap();
+        assert_eq!(g.value("TARGETPLATFORM"), Some("linux/arm/v7"));
+        let mut s = StageScope::default();
+        assert_eq!(s.get("TARGETARCH"), None);
+        s.declare_arg(&decl("TARGETARCH", None), &g, &opts, &lex)
+            .unwrap();
+        assert_eq!(s.get("TARGETARCH").as_deref(), Some("arm"));
+    }
+
+    #[test]
+    fn global_arg_needs_redeclaration_inside_a_stage() {
+        let lex = Lexer::new('\\');
+        let opts = BuildOptions::default();
+        let g = GlobalScope::new(&[decl("V", Some("1.0"))], &opts, &lex).unwrap();
+        let mut s = StageScope::default();
+        assert_eq!(lex.process_word("v$V", &s).unwrap(), "v");
+        s.declare_arg(&decl("V", None), &g, &opts, &lex).unwrap();
+        assert_eq!(lex.process_word("v$V", &s).unwrap(), "v1.0");
+    }
+
+    #[test]
+    fn env_shadows_arg_and_build_arg_overrides_default() {
+        let lex = Lexer::new('\\');
+        let mut opts = BuildOptions::default();
+        opts.build_args.insert("X".into(), "cli".into());
+        let g = GlobalScope::default();
+        let mut s = StageScope::default();
+        s.declare_arg(&decl("X", Some("default")), &g, &opts, &lex)
+            .unwrap();
+        assert_eq!(s.get("X").as_deref(), Some("cli"));
+        s.set_env("X", "env");
+        assert_eq!(s.get("X").as_deref(), Some("env"));
+        let run = s.run_env(&opts);
+        assert_eq!(run, [("X".to_owned(), "env".to_owned())]);
+    }
+
+    #[test]
+    fn proxy_build_args_reach_run_without_declaration() {
+        let mut opts = BuildOptions::default();
+        opts.build_args
+            .insert("HTTP_PROXY".into(), "http://p:3128".into());
+        opts.build_args.insert("UNDECLARED".into(), "x".into());
+        let s = StageScope::default();
+        assert_eq!(
+            s.run_env(&opts),
+            [("HTTP_PROXY".to_owned(), "http://p:3128".to_owned())]
+        );
+        assert_eq!(s.get("HTTP_PROXY"), None);
+    }
+}
