@@ -1,0 +1,40 @@
+//! One module per subcommand; `run` dispatches.
+
+mod parse;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the chosen subcommand and returns the process exit code.
+pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Parse(args) => parse::run(&args),
+        Command::Version => {
+            crate::commands::print_stdout(&format!("kiln {}\n", env!("CARGO_PKG_VERSION")))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes data to standard output (data goes to stdout; progress and errors to stderr).
+pub(crate) fn print_stdout(s: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Renders a frontend diagnostic with its source line and caret to standard error.
+pub(crate) fn report(diag: &kiln_frontend::diagnostics::Diagnostic, file: &str, src: &str) {
+    let report = diag.report(file, src);
+    let loc = diag.one_line(file, src);
+    #[allow(clippy::print_stderr)] // rendering diagnostics is this function's job
+    {
+        eprintln!("{loc}");
+        eprintln!("{report:?}");
+    }
+}
