@@ -1,6 +1,6 @@
 //! The expansion engine: quote removal, escapes and `$` substitutions over one word, following
 //! BuildKit's `shellWord` step for step (its `processStopOn`, `processSingleQuote`,
-//! `processDoubleQuote`, `processDollar` and `processName`).
+//! `processDoubleQuote`, `processDollar`, `processName` and `processPossibleHeredoc`).
 
 use std::collections::BTreeSet;
 
@@ -80,6 +80,11 @@ impl Engine<'_> {
                     let text = self.dollar()?;
                     result.push_str(&text);
                     words.add_str(&text);
+                }
+                '<' => {
+                    let text = self.possible_heredoc();
+                    result.push_str(&text);
+                    words.add_raw_str(&text);
                 }
                 '\'' | '"' if quotes => {
                     let text = if ch == '\'' {
@@ -190,6 +195,33 @@ impl Engine<'_> {
                 }
             }
         }
+    }
+
+    /// `<`, or `<<` with the blanks after it: BuildKit keeps those blanks in the word so that
+    /// `<<  EOF` stays one word for the parser's heredoc search. The text itself is unchanged.
+    fn possible_heredoc(&mut self) -> String {
+        self.scanner.next_char();
+        if self.scanner.peek() != Some('<') {
+            return "<".to_owned();
+        }
+        self.scanner.next_char();
+        let mut text = "<<".to_owned();
+        // Unlike BuildKit's lexer, the `-` of `<<-` joins the word before the blanks are
+        // taken, so `<<- EOF` is a heredoc as in sh (and in BuildKit's heredocs_from_line
+        // table); BuildKit splits it into `<<-` and `EOF` and finds no heredoc.
+        if self.scanner.peek() == Some('-') {
+            self.scanner.next_char();
+            text.push('-');
+        }
+        while let Some(blank) = self
+            .scanner
+            .peek()
+            .filter(|c| matches!(c, ' ' | '\t' | '\r'))
+        {
+            self.scanner.next_char();
+            text.push(blank);
+        }
+        text
     }
 
     /// `$name`, `${name}` and `${name<op>word}`; the scanner is on the `$`.

@@ -373,6 +373,34 @@ fn heredoc_word_modes() {
 }
 
 #[test]
+fn heredoc_markers_keep_their_blanks_in_one_word() {
+    let lex = Lexer::new('\\');
+    let e = EmptyEnv;
+    let words = |s: &str| lex.process_words(s, &e).ok();
+    assert_eq!(
+        words("RUN <<  EOF  /foo"),
+        Some(vec!["RUN".into(), "<<  EOF".into(), "/foo".into()])
+    );
+    assert_eq!(
+        words("a << \t\rb"),
+        Some(vec!["a".into(), "<< \t\rb".into()])
+    );
+    // Only spaces, tabs and CRs are swallowed; a lone `<` is an ordinary character.
+    assert_eq!(words("<<\u{b}x"), Some(vec!["<<".into(), "x".into()]));
+    assert_eq!(
+        words("a < b"),
+        Some(vec!["a".into(), "<".into(), "b".into()])
+    );
+    assert_eq!(words("\"<<  x\""), Some(vec!["<<  x".into()]));
+    assert_eq!(words("\\<<  x"), Some(vec!["<<".into(), "x".into()]));
+    // The expanded text is never changed by this.
+    assert_eq!(
+        lex.process_word("<<  EOF", &e).ok().as_deref(),
+        Some("<<  EOF")
+    );
+}
+
+#[test]
 fn skip_unset_env_mode() {
     let lex = Lexer {
         skip_unset_env: true,
