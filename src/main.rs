@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    install_report_style();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,
@@ -23,4 +24,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Diagnostics use colour and Unicode art on a terminal, plain ASCII in logs and pipes (and
+/// no colour when `NO_COLOR` is set), so CI output and snapshots stay stable.
+fn install_report_style() {
+    use std::io::IsTerminal as _;
+    let tty = std::io::stderr().is_terminal();
+    let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .terminal_links(false)
+                .unicode(tty)
+                .color(color)
+                .width(100)
+                .build(),
+        )
+    }));
 }

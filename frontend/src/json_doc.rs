@@ -6,7 +6,9 @@ use serde::Serialize;
 use crate::diagnostics::Diagnostic;
 use crate::instructions::{Instruction, parse_instruction};
 use crate::parser::{Directive, Parsed};
+use crate::scope::BuildOptions;
 use crate::span::{LineCol, Span, line_col};
+use crate::stages::{Base, resolve_typed};
 
 /// The whole document.
 #[derive(Debug, Serialize)]
@@ -16,9 +18,39 @@ pub struct JsonDocument {
     /// Parser directives at the top of the file.
     pub directives: Vec<Directive>,
     /// Warnings, each with its position.
-    pub warnings: Vec<Located<String>>,
+    pub warnings: Vec<Located<Warning>>,
     /// The instructions in order.
     pub instructions: Vec<Located<Instruction>>,
+    /// The stage graph under default build options.
+    pub stages: Vec<StageSummary>,
+}
+
+/// A warning's text and byte span.
+#[derive(Debug, Serialize)]
+pub struct Warning {
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// Byte range in the source.
+    pub span: Span,
+}
+
+/// One stage of the graph, without its instructions (they are listed above).
+#[derive(Debug, Serialize)]
+pub struct StageSummary {
+    /// Position from 0.
+    pub index: usize,
+    /// The `AS` name.
+    pub name: Option<String>,
+    /// The comment above FROM.
+    pub description: String,
+    /// What it starts from.
+    pub base: Base,
+    /// The stages it needs.
+    pub deps: Vec<usize>,
+    /// The 1-based line of its FROM.
+    pub line: usize,
 }
 
 /// A value with where it came from.
@@ -28,9 +60,7 @@ pub struct Located<T> {
     pub start: LineCol,
     /// Where it ends (1-based line and column, exclusive).
     pub end: LineCol,
-    /// Byte range in the source.
-    pub span: Span,
-    /// The located value.
+    /// The located value (which carries its byte `span`).
     #[serde(flatten)]
     pub value: T,
 }
@@ -39,26 +69,51 @@ fn locate<T>(src: &str, span: Span, value: T) -> Located<T> {
     Located {
         start: line_col(src, span.start),
         end: line_col(src, span.end),
-        span,
         value,
     }
 }
 
-/// Types every instruction of `parsed`; the first instruction that does not type-check is
-/// the error.
+/// Types every instruction of `parsed` and resolves the stage graph; the first instruction
+/// that does not type-check, or a stage graph error, is the error.
 pub fn json_document(parsed: &Parsed, src: &str) -> Result<JsonDocument, Diagnostic> {
-    let instructions = parsed
+    let typed = parsed
         .nodes
         .iter()
-        .map(|n| parse_instruction(n, src).map(|i| locate(src, n.span, i)))
+        .map(|n| parse_instruction(n, src))
         .collect::<Result<Vec<_>, _>>()?;
+    let graph = resolve_typed(typed.clone(), parsed, &BuildOptions::default())?;
+    let instructions = typed
+        .into_iter()
+        .zip(&parsed.nodes)
+        .map(|(i, n)| locate(src, n.span, i))
+        .collect();
     let warnings = parsed
         .warnings
         .iter()
-        .map(|w| locate(src, w.span, w.message.clone()))
+        .map(|w| {
+            let warning = Warning {
+                message: w.message.clone(),
+                hint: w.hint.clone(),
+                span: w.span,
+            };
+            locate(src, w.span, warning)
+        })
+        .collect();
+    let stages = graph
+        .stages
+        .iter()
+        .map(|s| StageSummary {
+            index: s.index,
+            name: s.name.clone(),
+            description: s.description.clone(),
+            base: s.base.clone(),
+            deps: s.deps.iter().copied().collect(),
+            line: line_col(src, s.from.span.start).line,
+        })
         .collect();
     Ok(JsonDocument {
         escape: parsed.escape,
+        stages,
         directives: parsed.directives.clone(),
         warnings,
         instructions,

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::diagnostics::Diagnostic;
 use crate::instructions::{
     ArgInstruction, FromInstruction, Instruction, parse_instruction, parse_mount,
+    parse_port_spec,
 };
 use crate::parser::Parsed;
 use crate::scope::{ArgDecl, BuildOptions, GlobalScope, StageScope};
@@ -85,13 +86,27 @@ pub struct StageGraph {
     pub order: Vec<usize>,
 }
 
-/// Groups typed instructions into stages and resolves them under `opts`.
+/// Types every instruction of `parsed`, groups them into stages and resolves them.
 pub fn resolve(parsed: &Parsed, src: &str, opts: &BuildOptions) -> Result<StageGraph, Diagnostic> {
+    let typed = parsed
+        .nodes
+        .iter()
+        .map(|n| parse_instruction(n, src))
+        .collect::<Result<Vec<_>, _>>()?;
+    resolve_typed(typed, parsed, opts)
+}
+
+/// Groups already typed instructions (those of `parsed`, in order) into stages and
+/// resolves them under `opts`.
+pub fn resolve_typed(
+    typed: Vec<Instruction>,
+    parsed: &Parsed,
+    opts: &BuildOptions,
+) -> Result<StageGraph, Diagnostic> {
     let lexer = Lexer::new(parsed.escape);
     let mut global_args = Vec::new();
     let mut raw: Vec<(FromInstruction, Vec<Instruction>)> = Vec::new();
-    for node in &parsed.nodes {
-        let inst = parse_instruction(node, src)?;
+    for inst in typed {
         match (inst, raw.last_mut()) {
             (Instruction::From(f), _) => raw.push((f, Vec::new())),
             (Instruction::Arg(a), None) => global_args.push(a),
@@ -258,6 +273,13 @@ fn resolve_stage(
                     scope.set_env(&key, &value);
                 }
             }
+            Instruction::Expose(e) => {
+                // BuildKit checks port specs at dispatch, after expansion; so do we.
+                for port in &e.ports {
+                    let spec = expand(port, e.span, &scope)?;
+                    parse_port_spec(&spec).map_err(|msg| Diagnostic::error(msg, e.span))?;
+                }
+            }
             Instruction::Copy(c) => {
                 if let Some(f) = &c.from {
                     let name = expand(f, c.span, &scope)?;
@@ -317,8 +339,7 @@ fn source_ref(
     if reference.parse::<usize>().is_ok() {
         return Err(Diagnostic::error(
             format!(
-                "invalid stage index {reference}: the Dockerfile has {} stages (0 to {})",
-                names.len(),
+                "invalid stage index {reference}: stages are numbered 0 to {}",
                 names.len().saturating_sub(1)
             ),
             span,

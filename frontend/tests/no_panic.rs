@@ -10,12 +10,12 @@ const SEEDS: &[&str] = &[
     "FROM busybox AS b\nRUN echo hi \\\n  there\nCMD [\"a\", \"b\"]\n",
     "# escape=`\nFROM x\nRUN a `\n b\nCOPY --from=b --chown=1:2 /a /b\n",
     "FROM a\nRUN <<EOF <<-'E2' cat\nx $A\nEOF\n\tq\n\tE2\nCOPY <<F /f\nbody\nF\n",
-    "ARG A=1 B\nFROM ${A:-x} AS s\nENV K=v L=\"w x\" M\\ =y\nLABEL a=b c d\n",
+    "ARG A=1 B\nFROM ${A:-x} AS s\nENV K=v L=\"w x\" M\\ =y\nLABEL a=b c=d\nLABEL legacy form here\n",
     "FROM s\nRUN --mount=type=cache,target=/c,id=x,sharing=locked --network=none true\n",
     "FROM s\nHEALTHCHECK --interval=1s --retries=3 CMD curl -f http://x/ || exit 1\n",
     "FROM s\nEXPOSE 80 443/udp 1000-1010\nONBUILD RUN echo ${X##*/} ${Y%%.*} ${Z/a/b}\n",
     "FROM s\nSHELL [\"/bin/bash\", \"-c\"]\nVOLUME [\"/a\", \"/b\"]\nUSER u:g\nWORKDIR /w\nSTOPSIGNAL 9\n",
-    "FROM s\nADD --checksum=sha256:abc --link https://x/y /z\nENTRYPOINT [\"e\"\nCMD [1]\n",
+    "FROM s\nADD --checksum=sha256:abc --link https://x/y /z\nENTRYPOINT [\"e\"\nCMD []\n",
 ];
 
 fn exercise(src: &str) {

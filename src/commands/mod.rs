@@ -28,13 +28,12 @@ pub(crate) fn print_stdout(s: &str) -> Result<()> {
     Ok(())
 }
 
-/// Renders a frontend diagnostic with its source line and caret to standard error.
+/// Renders a frontend diagnostic (file:line:col, the source line, a caret and a hint) to
+/// standard error.
 pub(crate) fn report(diag: &kiln_frontend::diagnostics::Diagnostic, file: &str, src: &str) {
     let report = diag.report(file, src);
-    let loc = diag.one_line(file, src);
     #[allow(clippy::print_stderr)] // rendering diagnostics is this function's job
     {
-        eprintln!("{loc}");
         eprintln!("{report:?}");
     }
 }

@@ -1,0 +1,2 @@
+FROM busybox
+RUN --mount=type=bogus,target=/x true

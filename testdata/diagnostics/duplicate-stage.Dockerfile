@@ -1,0 +1,2 @@
+FROM busybox AS app
+FROM alpine AS APP

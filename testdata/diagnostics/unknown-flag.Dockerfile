@@ -1,0 +1,2 @@
+FROM busybox
+COPY --form=builder /a /b
