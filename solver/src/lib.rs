@@ -1,0 +1,8 @@
+//! kiln-solver: runs an op graph from `kiln-llb` and produces layers, configs and images.
+//!
+//! It owns the scheduler, cache keys and the cache index, the content store, snapshots and
+//! layer diffs, executors, build contexts and `.dockerignore`, image sources, the registry
+//! client and the exporters. It must never see Dockerfile syntax: everything it knows arrives
+//! through `kiln-llb`.
+
+pub mod context;
