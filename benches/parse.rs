@@ -51,3 +51,14 @@ fn parse_and_type_1mb(bencher: divan::Bencher<'_, '_>) {
             kiln_frontend::json_document(&parsed, &src).unwrap()
         });
 }
+
+/// The same file with its heredocs replaced by plain RUN lines, to see what heredocs cost.
+#[divan::bench]
+fn parse_1mb_no_heredocs(bencher: divan::Bencher<'_, '_>) {
+    let src = big_dockerfile()
+        .replace("RUN <<EOF\nset -e\n", "RUN set -e\nRUN x\n")
+        .replace("make -j2 all\nEOF\n", "RUN make -j2 all\n");
+    bencher
+        .counter(divan::counter::BytesCount::new(src.len()))
+        .bench(|| kiln_frontend::parser::parse(black_box(&src)).unwrap());
+}

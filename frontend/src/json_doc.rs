@@ -7,7 +7,7 @@ use crate::diagnostics::Diagnostic;
 use crate::instructions::{Instruction, parse_instruction};
 use crate::parser::{Directive, Parsed};
 use crate::scope::BuildOptions;
-use crate::span::{LineCol, Span, line_col};
+use crate::span::{LineCol, LineIndex, Span};
 use crate::stages::{Base, resolve_typed};
 
 /// The whole document.
@@ -65,10 +65,10 @@ pub struct Located<T> {
     pub value: T,
 }
 
-fn locate<T>(src: &str, span: Span, value: T) -> Located<T> {
+fn locate<T>(index: &LineIndex<'_>, span: Span, value: T) -> Located<T> {
     Located {
-        start: line_col(src, span.start),
-        end: line_col(src, span.end),
+        start: index.line_col(span.start),
+        end: index.line_col(span.end),
         value,
     }
 }
@@ -76,6 +76,7 @@ fn locate<T>(src: &str, span: Span, value: T) -> Located<T> {
 /// Types every instruction of `parsed` and resolves the stage graph; the first instruction
 /// that does not type-check, or a stage graph error, is the error.
 pub fn json_document(parsed: &Parsed, src: &str) -> Result<JsonDocument, Diagnostic> {
+    let index = LineIndex::new(src);
     let typed = parsed
         .nodes
         .iter()
@@ -85,7 +86,7 @@ pub fn json_document(parsed: &Parsed, src: &str) -> Result<JsonDocument, Diagnos
     let instructions = typed
         .into_iter()
         .zip(&parsed.nodes)
-        .map(|(i, n)| locate(src, n.span, i))
+        .map(|(i, n)| locate(&index, n.span, i))
         .collect();
     let warnings = parsed
         .warnings
@@ -96,7 +97,7 @@ pub fn json_document(parsed: &Parsed, src: &str) -> Result<JsonDocument, Diagnos
                 hint: w.hint.clone(),
                 span: w.span,
             };
-            locate(src, w.span, warning)
+            locate(&index, w.span, warning)
         })
         .collect();
     let stages = graph
@@ -108,7 +109,7 @@ pub fn json_document(parsed: &Parsed, src: &str) -> Result<JsonDocument, Diagnos
             description: s.description.clone(),
             base: s.base.clone(),
             deps: s.deps.iter().copied().collect(),
-            line: line_col(src, s.from.span.start).line,
+            line: index.line_col(s.from.span.start).line,
         })
         .collect();
     Ok(JsonDocument {

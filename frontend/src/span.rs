@@ -53,6 +53,36 @@ pub fn line_col(src: &str, offset: usize) -> LineCol {
     LineCol { line, col }
 }
 
+/// Line starts of a source text, for many [`line_col`] look-ups without rescanning.
+#[derive(Debug, Clone)]
+pub struct LineIndex<'a> {
+    src: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    /// Indexes `src` once.
+    pub fn new(src: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            src.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { src, starts }
+    }
+
+    /// The 1-based line and column of a byte offset (same answer as [`line_col`]).
+    pub fn line_col(&self, offset: usize) -> LineCol {
+        let offset = floor_char_boundary(self.src, offset.min(self.src.len()));
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let line_start = self.starts[line - 1];
+        let col = self.src[line_start..offset].chars().count() + 1;
+        LineCol { line, col }
+    }
+}
+
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
         i -= 1;
@@ -71,5 +101,14 @@ mod tests {
         assert_eq!(line_col(src, 7), LineCol { line: 2, col: 1 });
         // "RUN é " is 7 bytes but 6 chars: the column counts characters.
         assert_eq!(line_col(src, 14), LineCol { line: 2, col: 7 });
+    }
+
+    #[test]
+    fn line_index_agrees_with_line_col() {
+        let src = "FROM a\n\nRUN é x\nlast";
+        let idx = LineIndex::new(src);
+        for off in 0..=src.len() + 2 {
+            assert_eq!(idx.line_col(off), line_col(src, off), "offset {off}");
+        }
     }
 }

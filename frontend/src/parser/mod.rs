@@ -188,7 +188,9 @@ impl<'a> Parser<'a> {
     }
 
     fn run(mut self) -> Result<Parsed, Diagnostic> {
-        let mut nodes: Vec<Node> = Vec::new();
+        // Real Dockerfiles average well over 40 bytes per instruction; reserving up front
+        // saves re-copying the node vector as it grows (measurable on large files).
+        let mut nodes: Vec<Node> = Vec::with_capacity(self.src.len() / 40 + 1);
         let mut warnings = Vec::new();
         let mut comments: Vec<String> = Vec::new();
         while let Some((mut offset, mut raw)) = self.next_line()? {
@@ -243,11 +245,11 @@ impl<'a> Parser<'a> {
                         ),
                 );
             }
-            let mut node = new_node_from_line(&line, self.escape, std::mem::take(&mut comments))
+            let mut node = new_node_from_line(line, self.escape, std::mem::take(&mut comments))
                 .map_err(|msg| Diagnostic::error(msg, span))?;
-            if can_contain_heredoc(&node) && line.contains("<<") {
-                let heredocs =
-                    heredocs_from_line(&line).map_err(|msg| Diagnostic::error(msg, span))?;
+            if can_contain_heredoc(&node) && node.original.contains("<<") {
+                let heredocs = heredocs_from_line(&node.original)
+                    .map_err(|msg| Diagnostic::error(msg, span))?;
                 for mut doc in heredocs {
                     self.read_heredoc_body(&mut doc, start)?;
                     node.heredocs.push(doc);
@@ -297,9 +299,10 @@ impl<'a> Parser<'a> {
 }
 
 /// Splits a logical line and runs the keyword's line parser.
-fn new_node_from_line(line: &str, escape: char, comments: Vec<String>) -> Result<Node, String> {
-    let cmd = split_command::split_command(line);
-    let keyword = cmd.keyword.to_lowercase();
+fn new_node_from_line(line: String, escape: char, comments: Vec<String>) -> Result<Node, String> {
+    let cmd = split_command::split_command(&line);
+    // Keywords are ASCII; anything else is unknown whatever its case.
+    let keyword = cmd.keyword.to_ascii_lowercase();
     let mut node = Node {
         value: cmd.keyword.to_owned(),
         flags: cmd.flags,
@@ -307,7 +310,7 @@ fn new_node_from_line(line: &str, escape: char, comments: Vec<String>) -> Result
         sub: None,
         json: false,
         heredocs: Vec::new(),
-        original: line.to_owned(),
+        original: String::new(),
         start_line: 0,
         end_line: 0,
         span: Span::default(),
@@ -315,28 +318,30 @@ fn new_node_from_line(line: &str, escape: char, comments: Vec<String>) -> Result
     };
     if keyword == "onbuild" {
         if !cmd.args.is_empty() {
-            node.sub = Some(Box::new(new_node_from_line(&cmd.args, escape, Vec::new())?));
+            let trigger = new_node_from_line(cmd.args.to_owned(), escape, Vec::new())?;
+            node.sub = Some(Box::new(trigger));
         }
-        return Ok(node);
+    } else {
+        let parsed = line_parsers::dispatch(&keyword, cmd.args, escape)?;
+        node.args = parsed.args;
+        node.json = parsed.json;
     }
-    let parsed = line_parsers::dispatch(&keyword, &cmd.args, escape)?;
-    node.args = parsed.args;
-    node.json = parsed.json;
+    node.original = line;
     Ok(node)
 }
 
 /// RUN, COPY and ADD in shell form (also as an ONBUILD trigger) may carry heredocs.
 fn can_contain_heredoc(node: &Node) -> bool {
-    let target = match (&node.sub, node.keyword() == "onbuild") {
+    let target = match (&node.sub, node.is("onbuild")) {
         (Some(sub), true) => sub,
         _ => node,
     };
-    matches!(target.keyword().as_str(), "add" | "copy" | "run") && !target.json
+    (target.is("add") || target.is("copy") || target.is("run")) && !target.json
 }
 
 /// Whether `keyword` (any case) is an instruction BuildKit's parser knows.
 pub fn is_known_instruction(keyword: &str) -> bool {
-    line_parsers::is_known(&keyword.to_lowercase())
+    line_parsers::is_known(&keyword.to_ascii_lowercase())
 }
 
 #[cfg(test)]

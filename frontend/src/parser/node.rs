@@ -37,6 +37,11 @@ impl Node {
     pub fn keyword(&self) -> String {
         self.value.to_ascii_lowercase()
     }
+
+    /// Whether the keyword is `kw` (lowercase), in any case.
+    pub fn is(&self, kw: &str) -> bool {
+        self.value.eq_ignore_ascii_case(kw)
+    }
 }
 
 /// A heredoc attached to an instruction (`<<EOF`, `<<-EOF`, `<<'EOF'`, `3<<EOF`).

@@ -24,7 +24,7 @@ pub(crate) fn split_separators(s: &str, limit: usize) -> Vec<&str> {
 pub(crate) struct Command<'a> {
     pub(crate) keyword: &'a str,
     pub(crate) flags: Vec<String>,
-    pub(crate) args: String,
+    pub(crate) args: &'a str,
 }
 
 pub(crate) fn split_command(line: &str) -> Command<'_> {
@@ -32,12 +32,12 @@ pub(crate) fn split_command(line: &str) -> Command<'_> {
     let keyword = parts.next().unwrap_or_default();
     let (args, flags) = match parts.next() {
         Some(rest) => extract_builder_flags(rest),
-        None => (String::new(), Vec::new()),
+        None => ("", Vec::new()),
     };
     Command {
         keyword,
         flags,
-        args: args.trim().to_owned(),
+        args: args.trim(),
     }
 }
 
@@ -50,7 +50,7 @@ enum Phase {
 
 /// Takes the leading `--name[=value]` words off `line`; a bare `--` ends them and is dropped.
 /// Quotes and backslashes inside a flag word are processed, as in BuildKit.
-fn extract_builder_flags(line: &str) -> (String, Vec<String>) {
+fn extract_builder_flags(line: &str) -> (&str, Vec<String>) {
     let mut words = Vec::new();
     let mut phase = Phase::Spaces;
     let mut word = String::new();
@@ -61,14 +61,14 @@ fn extract_builder_flags(line: &str) -> (String, Vec<String>) {
             if phase != Phase::Spaces && word != "--" && (blank_ok || !word.is_empty()) {
                 words.push(word);
             }
-            return (String::new(), words);
+            return ("", words);
         };
         if phase == Phase::Spaces {
             if ch.is_whitespace() {
                 continue;
             }
             if ch != '-' || chars.peek().map(|&(_, c)| c) != Some('-') {
-                return (line[pos..].to_owned(), words);
+                return (&line[pos..], words);
             }
             phase = Phase::Word;
         }
@@ -77,12 +77,11 @@ fn extract_builder_flags(line: &str) -> (String, Vec<String>) {
                 if ch.is_whitespace() {
                     phase = Phase::Spaces;
                     if word == "--" {
-                        return (line[pos..].to_owned(), words);
+                        return (&line[pos..], words);
                     }
                     if blank_ok || !word.is_empty() {
                         words.push(std::mem::take(&mut word));
                     }
-                    word.clear();
                     blank_ok = false;
                     continue;
                 }
@@ -125,7 +124,7 @@ mod tests {
 
     fn split(line: &str) -> (String, Vec<String>, String) {
         let c = split_command(line);
-        (c.keyword.to_owned(), c.flags, c.args)
+        (c.keyword.to_owned(), c.flags, c.args.to_owned())
     }
 
     #[test]
