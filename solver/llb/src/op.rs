@@ -1,0 +1,177 @@
+//! Ops and the graph they form. Every op's output is a filesystem state: a source, or a base
+//! state with file actions applied (one layer). Inputs always point at earlier ops, so the
+//! vector order is a valid execution order.
+
+use serde::{Deserialize, Serialize};
+
+/// Index of an op in its [`Definition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OpId(pub usize);
+
+/// An OCI platform.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Platform {
+    /// `linux`.
+    pub os: String,
+    /// `amd64`, `arm64`, …
+    pub architecture: String,
+    /// `v7`, `v8`, … or empty.
+    pub variant: String,
+}
+
+/// Where a filesystem state comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// An empty filesystem.
+    Scratch,
+    /// An image by reference: kiln's local store (registries come later).
+    Image {
+        /// The reference as the user wrote it (already expanded).
+        reference: String,
+        /// The platform wanted.
+        platform: Platform,
+    },
+    /// An image in an OCI layout directory (`oci-layout://PATH[:tag|@digest]`).
+    OciLayout {
+        /// The layout directory.
+        path: String,
+        /// `tag` or `sha256:…`, or none for the only image.
+        selector: Option<String>,
+        /// The platform wanted.
+        platform: Platform,
+    },
+    /// A local directory: the build context or a named `--build-context`.
+    Local {
+        /// `context`, or the `--build-context` name.
+        name: String,
+    },
+}
+
+/// One file action applied on top of a base state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileAction {
+    /// Copy from another state (COPY/ADD).
+    Copy {
+        /// The state files are copied from.
+        source: OpId,
+        /// What to copy and how.
+        params: CopyParams,
+    },
+    /// Write a file with inline content (a COPY heredoc source).
+    Mkfile {
+        /// Absolute path.
+        path: String,
+        /// The content (already expanded when the heredoc asked for it).
+        data: Vec<u8>,
+        /// `--chown`.
+        chown: Option<String>,
+        /// `--chmod`.
+        chmod: Option<String>,
+    },
+    /// Create a directory and its parents (WORKDIR).
+    Mkdir {
+        /// Absolute path.
+        path: String,
+        /// The owner spec (`uid:gid` or names), resolved in the base state.
+        chown: Option<String>,
+    },
+}
+
+/// The parameters of a COPY or ADD, all words expanded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyParams {
+    /// Source paths or patterns, relative to the source state's root.
+    pub sources: Vec<String>,
+    /// Absolute destination; a trailing `/` means a directory.
+    pub dest: String,
+    /// `--chown`.
+    pub chown: Option<String>,
+    /// `--chmod`.
+    pub chmod: Option<String>,
+    /// `--parents`.
+    pub parents: bool,
+    /// `--exclude` patterns.
+    pub excludes: Vec<String>,
+    /// ADD: extract local tar archives.
+    pub unpack_archives: bool,
+    /// `--link`.
+    pub link: bool,
+}
+
+/// A file op: actions applied, in order, to `base`; the result is one layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOp {
+    /// The state the actions apply to.
+    pub base: OpId,
+    /// The actions.
+    pub actions: Vec<FileAction>,
+}
+
+/// An op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// A source state.
+    Source(Source),
+    /// File actions over a base state.
+    File(FileOp),
+}
+
+impl Op {
+    /// The ops this one reads, in a fixed order.
+    pub fn inputs(&self) -> Vec<OpId> {
+        match self {
+            Op::Source(_) => Vec::new(),
+            Op::File(f) => {
+                let mut v = vec![f.base];
+                for a in &f.actions {
+                    if let FileAction::Copy { source, .. } = a {
+                        v.push(*source);
+                    }
+                }
+                v
+            }
+        }
+    }
+}
+
+/// Where an op came from, for progress and errors. Never part of a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SourceLocation {
+    /// A short description for progress output (`[builder 2/5] COPY . /src`).
+    pub name: String,
+    /// The file the instruction is in.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// Byte range in the file.
+    pub span: (usize, usize),
+}
+
+/// The op graph of one build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Definition {
+    /// The ops, inputs before users.
+    pub ops: Vec<Op>,
+    /// One location per op (same index).
+    pub locations: Vec<SourceLocation>,
+}
+
+impl Definition {
+    /// Appends an op, returning its id; identical ops are shared (the graph deduplicates).
+    pub fn push(&mut self, op: Op, location: SourceLocation) -> OpId {
+        if let Some(i) = self.ops.iter().position(|o| *o == op) {
+            return OpId(i);
+        }
+        self.ops.push(op);
+        self.locations.push(location);
+        OpId(self.ops.len() - 1)
+    }
+
+    /// The op with this id.
+    pub fn get(&self, id: OpId) -> Option<&Op> {
+        self.ops.get(id.0)
+    }
+}
