@@ -8,6 +8,7 @@
 
 pub mod diagnostics;
 pub mod instructions;
+pub mod lower;
 mod json_doc;
 pub mod parser;
 pub mod scope;

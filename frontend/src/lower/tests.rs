@@ -1,0 +1,201 @@
+use std::collections::BTreeMap;
+
+use super::*;
+
+struct FakeImages(BTreeMap<String, ImageConfig>);
+
+impl BaseImages for FakeImages {
+    fn config(&self, source: &Source) -> Result<ImageConfig, String> {
+        match source {
+            Source::Image { reference, .. } => self
+                .0
+                .get(reference)
+                .cloned()
+                .ok_or_else(|| format!("{reference}: not found")),
+            other => Err(format!("unexpected {other:?}")),
+        }
+    }
+}
+
+fn base() -> FakeImages {
+    let mut c = ImageConfig {
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        ..ImageConfig::default()
+    };
+    c.set_env("PATH", "/bin");
+    c.config.cmd = Some(vec!["sh".into()]);
+    c.config.on_build = vec!["LABEL from.trigger=yes".into()];
+    c.rootfs.diff_ids = vec!["sha256:aa".into()];
+    c.history = vec![History {
+        created_by: "base".into(),
+        ..History::default()
+    }];
+    FakeImages(BTreeMap::from([("busybox".to_owned(), c)]))
+}
+
+fn lower_src(src: &str, build: &BuildOptions) -> Result<Lowered, Diagnostic> {
+    let parsed = parser::parse(src).unwrap();
+    let opts = LowerOptions {
+        build,
+        file: "Dockerfile",
+        created: Some("2024-01-01T00:00:00Z".into()),
+        named_contexts: &[],
+    };
+    lower(&parsed, src, &opts, &base())
+}
+
+#[test]
+fn config_steps_follow_buildkit() {
+    let src = "FROM busybox\nENV A=1 B=${A}2\nLABEL l=$B\nWORKDIR app\nUSER 1000\n\
+               EXPOSE 80 443/udp\nVOLUME /data\nSTOPSIGNAL SIGTERM\nENTRYPOINT [\"/e\"]\nCMD run\n";
+    let l = lower_src(src, &BuildOptions::default()).unwrap();
+    let c = &l.config.config;
+    // Values on one ENV line see the scope before the line, as in Docker.
+    assert_eq!(c.env, ["PATH=/bin", "A=1", "B=2"]);
+    assert_eq!(c.labels["l"], "2");
+    assert_eq!(c.working_dir, "/app");
+    assert_eq!(c.user, "1000");
+    assert!(c.exposed_ports.contains_key("80/tcp") && c.exposed_ports.contains_key("443/udp"));
+    assert!(c.volumes.contains_key("/data"));
+    assert_eq!(c.entrypoint.as_deref(), Some(&["/e".to_owned()][..]));
+    assert_eq!(
+        c.cmd.as_deref(),
+        Some(&["/bin/sh".to_owned(), "-c".to_owned(), "run".to_owned()][..])
+    );
+    assert!(c.args_escaped);
+    assert!(c.on_build.is_empty(), "triggers are consumed");
+    assert_eq!(c.labels["from.trigger"], "yes", "the base's ONBUILD ran");
+    let by: Vec<&str> = l
+        .config
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect();
+    assert_eq!(
+        by,
+        [
+            "base",
+            "LABEL from.trigger=yes",
+            "ENV A=1 B=2",
+            "LABEL l=2",
+            "WORKDIR /app",
+            "USER 1000",
+            "EXPOSE map[443/udp:{} 80/tcp:{}]",
+            "VOLUME [/data]",
+            "STOPSIGNAL SIGTERM",
+            r#"ENTRYPOINT ["/e"]"#,
+            r#"CMD ["/bin/sh" "-c" "run"]"#,
+        ]
+    );
+    let layers: Vec<bool> = l.config.history.iter().map(|h| !h.empty_layer).collect();
+    assert_eq!(
+        layers.iter().filter(|&&x| x).count(),
+        2,
+        "base layer and WORKDIR's mkdir"
+    );
+}
+
+#[test]
+fn entrypoint_resets_inherited_cmd() {
+    let l = lower_src(
+        "FROM busybox\nENTRYPOINT [\"x\"]\n",
+        &BuildOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(l.config.config.cmd, None);
+}
+
+#[test]
+fn copy_lowers_to_file_ops_with_sources() {
+    let src = "FROM scratch AS b\nCOPY a.txt /a/\nFROM busybox\nWORKDIR /w\n\
+               COPY --from=b --chown=1:2 /a/a.txt .\nCOPY <<EOF rel/\nhi $PATH\nEOF\n";
+    let l = lower_src(src, &BuildOptions::default()).unwrap();
+    let ops = &l.definition.ops;
+    let copies: Vec<&CopyParams> = ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::File(f) => f.actions.iter().find_map(|a| match a {
+                FileAction::Copy { params, .. } => Some(params),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copies[0].sources, ["a.txt"]);
+    assert_eq!(copies[0].dest, "/a/");
+    assert_eq!(copies[1].dest, "/w/");
+    assert_eq!(copies[1].chown.as_deref(), Some("1:2"));
+    let mkfile = ops.iter().find_map(|o| match o {
+        Op::File(f) => f.actions.iter().find_map(|a| match a {
+            FileAction::Mkfile { path, data, .. } => Some((path.clone(), data.clone())),
+            _ => None,
+        }),
+        _ => None,
+    });
+    assert_eq!(
+        mkfile,
+        Some(("/w/rel/EOF".to_owned(), b"hi /bin\n".to_vec()))
+    );
+    let by: Vec<&str> = l
+        .config
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect();
+    assert!(
+        by.contains(&"COPY --chown=1:2 /a/a.txt . # buildkit"),
+        "{by:?}"
+    );
+    assert!(by.contains(&"COPY <<EOF rel/ # buildkit"), "{by:?}");
+}
+
+#[test]
+fn scratch_gets_default_path_and_platform() {
+    let l = lower_src("FROM scratch\nCOPY x /\n", &BuildOptions::default()).unwrap();
+    assert_eq!(l.config.config.env, [format!("PATH={DEFAULT_PATH}")]);
+    assert_eq!(l.config.os, "linux");
+    assert_eq!(l.config.created.as_deref(), Some("2024-01-01T00:00:00Z"));
+}
+
+#[test]
+fn unknown_base_image_is_located() {
+    let src = "FROM nope:1\n";
+    let e = lower_src(src, &BuildOptions::default()).unwrap_err();
+    assert_eq!(
+        e.message,
+        "failed to resolve base image nope:1: nope:1: not found"
+    );
+    assert_eq!(&src[e.span.start..e.span.end], "nope:1");
+}
+
+#[test]
+fn run_is_refused_for_now() {
+    let e = lower_src("FROM scratch\nRUN true\n", &BuildOptions::default()).unwrap_err();
+    assert!(e.message.contains("RUN is not supported"));
+}
+
+#[test]
+fn target_limits_lowering() {
+    let build = BuildOptions {
+        target: Some("a".into()),
+        ..BuildOptions::default()
+    };
+    let l = lower_src("FROM scratch AS a\nCOPY x /\nFROM nope\n", &build).unwrap();
+    assert!(
+        l.definition
+            .ops
+            .iter()
+            .all(|o| !matches!(o, Op::Source(Source::Image { .. })))
+    );
+}
+
+#[test]
+fn layout_selector_split() {
+    assert_eq!(split_layout_selector("/x/y:tag"), ("/x/y", Some("tag")));
+    assert_eq!(split_layout_selector("/x:1/y"), ("/x:1/y", None));
+    assert_eq!(
+        split_layout_selector("/x/y@sha256:ab"),
+        ("/x/y", Some("sha256:ab"))
+    );
+}
