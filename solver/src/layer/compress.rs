@@ -1,0 +1,58 @@
+//! The compressing end of a layer stream.
+
+use std::io::{self, Write};
+
+use flate2::write::GzEncoder;
+
+use super::Compression;
+
+/// zstd's own default level; `0` asks libzstd for it.
+const ZSTD_DEFAULT_LEVEL: i32 = 0;
+
+/// A writer compressing into `W` as a [`Compression`] says.
+pub(crate) enum Compressor<W: Write> {
+    Gzip(GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    None(W),
+}
+
+impl<W: Write> Compressor<W> {
+    pub(crate) fn new(compression: Compression, inner: W) -> io::Result<Self> {
+        Ok(match compression {
+            // flate2's header carries mtime 0 and a fixed OS byte, so it is deterministic.
+            Compression::Gzip => Self::Gzip(GzEncoder::new(inner, flate2::Compression::default())),
+            Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(
+                inner,
+                ZSTD_DEFAULT_LEVEL,
+            )?),
+            Compression::None => Self::None(inner),
+        })
+    }
+
+    /// Writes the compressor's trailer and hands back the inner writer.
+    pub(crate) fn finish(self) -> io::Result<W> {
+        match self {
+            Self::Gzip(encoder) => encoder.finish(),
+            Self::Zstd(encoder) => encoder.finish(),
+            Self::None(inner) => Ok(inner),
+        }
+    }
+}
+
+impl<W: Write> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Gzip(encoder) => encoder.write(buf),
+            Self::Zstd(encoder) => encoder.write(buf),
+            Self::None(inner) => inner.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Gzip(encoder) => encoder.flush(),
+            Self::Zstd(encoder) => encoder.flush(),
+            Self::None(inner) => inner.flush(),
+        }
+    }
+}

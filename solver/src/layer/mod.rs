@@ -1,0 +1,110 @@
+//! Layer diffs: a directory in overlay-diff form to a deterministic, streamed OCI layer tar, and
+//! a layer tar back to a directory through kiln's own, symlink-safe extraction loop.
+//!
+//! A diff directory follows overlayfs' conventions, so that a RUN's upperdir can be archived as
+//! it is: a 0:0 character device is a deletion and becomes a `.wh.<name>` whiteout, and a
+//! directory carrying the opaque xattr gains a `.wh..wh..opq` entry. Extraction does the reverse
+//! (or deletes from what lower layers left, or keeps whiteouts as plain files for `ADD`).
+//!
+//! This module knows nothing of images, manifests or the content store: it reads and writes
+//! streams and directories, and hands back digests. Neither a file nor a layer is ever held
+//! whole in memory.
+
+mod compress;
+mod decompress;
+mod error;
+mod extract;
+mod hash;
+mod header;
+pub(crate) mod meta;
+mod source;
+mod write;
+pub(crate) mod xattr;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use decompress::{decompress_reader, is_archive};
+pub use error::LayerError;
+pub use extract::extract_layer;
+pub use write::write_layer;
+
+pub(crate) use extract::{WhiteoutMode, extract_layer_verified};
+
+use oci_spec::image::Digest;
+
+/// Media type of an uncompressed OCI layer.
+pub const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Media type of a gzip-compressed OCI layer.
+pub const MEDIA_TYPE_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Media type of a zstd-compressed OCI layer.
+pub const MEDIA_TYPE_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// gzip at the default level (flate2 on zlib-rs); what every registry and runtime reads.
+    #[default]
+    Gzip,
+    /// zstd at its default level; smaller and faster, but not every consumer reads it.
+    Zstd,
+    /// A plain tar.
+    None,
+}
+
+impl Compression {
+    /// The OCI media type of a layer compressed this way.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Gzip => MEDIA_TYPE_TAR_GZIP,
+            Self::Zstd => MEDIA_TYPE_TAR_ZSTD,
+            Self::None => MEDIA_TYPE_TAR,
+        }
+    }
+}
+
+/// How [`write_layer`] archives a diff directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerOptions {
+    /// Compression of the written blob.
+    pub compression: Compression,
+    /// `SOURCE_DATE_EPOCH`: mtimes newer than this are clamped to it, as BuildKit's
+    /// `rewrite-timestamp` does, so the same inputs give the same layer digest.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// What [`write_layer`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// sha256 of the uncompressed tar: the image config's `rootfs.diff_ids` entry and the
+    /// cache key of the layer.
+    pub diff_id: Digest,
+    /// sha256 of the bytes written out: the blob's digest in the manifest.
+    pub digest: Digest,
+    /// Number of bytes written out.
+    pub size: u64,
+    /// OCI media type of the blob.
+    pub media_type: String,
+}
+
+/// How [`extract_layer`] unpacks a tar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractOptions {
+    /// Apply whiteouts (`.wh.<name>` deletes, `.wh..wh..opq` empties a directory of what lower
+    /// layers left); true for image layers, false for `ADD` of a local archive, where such
+    /// names are ordinary files.
+    pub whiteouts: bool,
+    /// Keep the archive's uid/gid; false leaves everything owned by the current user.
+    pub same_owner: bool,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        Self {
+            whiteouts: true,
+            same_owner: true,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `write_layer`: a diff directory to a deterministic layer tar, streamed through the
+//! compressor with both digests computed on the way.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
+use walkdir::WalkDir;
+
+use super::compress::Compressor;
+use super::hash::{HashWriter, sha256_digest};
+use super::header::{END_OF_ARCHIVE, padding, write_header};
+use super::source::{Hardlinks, describe};
+use super::{LayerError, LayerInfo, LayerOptions};
+
+/// Large enough that compression, not syscalls, is the cost.
+const IO_BUFFER: usize = 256 * 1024;
+
+/// Archives `diff_root` (overlay-diff conventions: 0:0 character devices are deletions, the
+/// opaque xattr marks opaque directories) as a layer written to `out`.
+///
+/// Entries come in the order of a depth-first walk with each directory's children sorted by
+/// name, so parents precede children; with the same tree and `source_date_epoch` the output is
+/// byte-identical. The root directory itself is not an entry.
+pub fn write_layer<W: Write>(
+    diff_root: &Path,
+    out: W,
+    opts: &LayerOptions,
+) -> Result<LayerInfo, LayerError> {
+    let write_error = |source| LayerError::Write { source };
+    if !std::fs::metadata(diff_root).is_ok_and(|m| m.is_dir()) {
+        return Err(LayerError::NotADirectory {
+            path: diff_root.to_path_buf(),
+        });
+    }
+
+    let compressed = HashWriter::new(out);
+    let compressor = Compressor::new(opts.compression, compressed).map_err(write_error)?;
+    let mut tar = BufWriter::with_capacity(IO_BUFFER, HashWriter::new(compressor));
+    let mut hardlinks = Hardlinks::new();
+    let mut buf = vec![0u8; IO_BUFFER];
+
+    for entry in WalkDir::new(diff_root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1)
+    {
+        let entry = entry.map_err(|error| LayerError::Read {
+            path: error.path().unwrap_or(diff_root).to_path_buf(),
+            source: error.into(),
+        })?;
+        let path = entry.path();
+        let meta = entry.metadata().map_err(|error| LayerError::Read {
+            path: path.to_path_buf(),
+            source: error.into(),
+        })?;
+        let rel = path
+            .strip_prefix(diff_root)
+            .map_err(|_| LayerError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("walked outside the diff root"),
+            })?
+            .as_os_str()
+            .as_bytes();
+        let Some(described) = describe(path, rel, &meta, &mut hardlinks, opts.source_date_epoch)?
+        else {
+            continue;
+        };
+        write_header(&mut tar, &described.header).map_err(write_error)?;
+        if described.has_content {
+            copy_content(path, described.header.size, &mut tar, &mut buf)?;
+        }
+        if let Some(marker) = &described.opaque_marker {
+            write_header(&mut tar, marker).map_err(write_error)?;
+        }
+    }
+    tar.write_all(&END_OF_ARCHIVE).map_err(write_error)?;
+
+    let uncompressed = tar.into_inner().map_err(|e| write_error(e.into_error()))?;
+    let (compressor, diff_hasher, _) = uncompressed.finish();
+    let compressed = compressor.finish().map_err(write_error)?;
+    let (mut out, blob_hasher, size) = compressed.finish();
+    out.flush().map_err(write_error)?;
+
+    Ok(LayerInfo {
+        diff_id: sha256_digest(diff_hasher)?,
+        digest: sha256_digest(blob_hasher)?,
+        size,
+        media_type: opts.compression.media_type().to_owned(),
+    })
+}
+
+/// Streams exactly `size` bytes of `path` and the block padding. A file that grew is cut at
+/// the size its header announced; one that shrank fails, since its header would lie.
+fn copy_content<W: Write>(
+    path: &Path,
+    size: u64,
+    out: &mut W,
+    buf: &mut [u8],
+) -> Result<(), LayerError> {
+    let read_error = |source| LayerError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let write_error = |source| LayerError::Write { source };
+    // O_NOFOLLOW: the walk saw a regular file; if a symlink replaced it since, do not archive
+    // whatever it points at.
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| read_error(errno.into()))?;
+    let mut file = File::from(fd).take(size);
+    let mut left = size;
+    while left > 0 {
+        let n = match file.read(buf) {
+            Ok(0) => {
+                return Err(LayerError::FileChanged {
+                    path: path.to_path_buf(),
+                    expected: size,
+                });
+            }
+            Ok(n) => n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(read_error(error)),
+        };
+        out.write_all(&buf[..n]).map_err(write_error)?;
+        left -= n as u64;
+    }
+    out.write_all(padding(size)).map_err(write_error)
+}
