@@ -1,0 +1,96 @@
+//! Exports of a chain's merged tree: as a directory (`-o type=local`) or as one tar
+//! (`-o type=tar`). Both are built under a temporary name beside the destination and renamed
+//! into place, so a destination never holds half an export.
+
+use std::fs::File;
+use std::path::Path;
+
+use oci_spec::image::Digest;
+
+use super::error::io_error;
+use super::merge::{Merger, Placement};
+use super::temp::{Temp, already_there, sync_filesystem};
+use super::{OpenBlob, SnapshotError, Snapshots};
+use crate::layer::{Compression, LayerOptions, write_layer};
+
+impl Snapshots {
+    /// Copies the merged tree of `chain` to `dest_dir`, which must not exist or be an empty
+    /// directory. Files are copied, not linked (the user may edit them), hardlinks within the
+    /// tree kept.
+    pub fn export_local(
+        &self,
+        chain: &[Digest],
+        open_blob: OpenBlob<'_>,
+        dest_dir: &Path,
+    ) -> Result<(), SnapshotError> {
+        let occupied = match std::fs::symlink_metadata(dest_dir) {
+            Ok(meta) if meta.is_dir() => std::fs::read_dir(dest_dir)
+                .map_err(io_error(dest_dir))?
+                .next()
+                .is_some(),
+            Ok(_) => true,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
+            Err(error) => return Err(io_error(dest_dir)(error)),
+        };
+        if occupied {
+            return Err(SnapshotError::DestinationNotEmpty {
+                path: dest_dir.to_path_buf(),
+            });
+        }
+        let rootfs = self.rootfs(chain, open_blob)?;
+        let (parent, label) = beside(dest_dir);
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let temp = Temp::dir(parent, ".", &label)?;
+        let mut merger = Merger::new(temp.path(), Placement::Copy);
+        merger.apply(&rootfs)?;
+        merger.finish()?;
+        sync_filesystem(temp.path())?;
+        temp.rename_into(dest_dir).map_err(|error| {
+            if already_there(&error) {
+                SnapshotError::DestinationNotEmpty {
+                    path: dest_dir.to_path_buf(),
+                }
+            } else {
+                io_error(dest_dir)(error)
+            }
+        })
+    }
+
+    /// Writes the merged tree of `chain` to `dest_file` as one uncompressed tar, in the same
+    /// deterministic form as a layer; an existing file is replaced.
+    pub fn export_tar(
+        &self,
+        chain: &[Digest],
+        open_blob: OpenBlob<'_>,
+        dest_file: &Path,
+    ) -> Result<(), SnapshotError> {
+        let rootfs = self.rootfs(chain, open_blob)?;
+        let (parent, label) = beside(dest_file);
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let temp = Temp::name(parent, ".", &label);
+        let mut file = File::create_new(temp.path()).map_err(io_error(temp.path()))?;
+        let opts = LayerOptions {
+            compression: Compression::None,
+            source_date_epoch: None,
+        };
+        write_layer(&rootfs, &mut file, &opts).map_err(|source| SnapshotError::Archive {
+            path: dest_file.to_path_buf(),
+            source,
+        })?;
+        file.sync_all().map_err(io_error(temp.path()))?;
+        drop(file);
+        temp.rename_into(dest_file).map_err(io_error(dest_file))
+    }
+}
+
+/// The directory a destination lives in, and a label for its temporary sibling.
+fn beside(dest: &Path) -> (&Path, String) {
+    let parent = match dest.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = dest
+        .file_name()
+        .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
+    (parent, format!("{name}.kiln-tmp"))
+}

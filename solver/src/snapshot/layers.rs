@@ -1,0 +1,55 @@
+//! One directory per layer, extracted once and verified against its diff_id on the way.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use oci_spec::image::Digest;
+
+use super::chain::sha256_hex;
+use super::temp::Temp;
+use super::{FS, LAYERS, SnapshotError, Snapshots};
+use crate::layer::{WhiteoutMode, extract_layer_verified};
+
+impl Snapshots {
+    /// The directory holding layer `diff_id` (in overlay form), extracting it from the blob
+    /// `open_blob` opens if it is not there yet. The uncompressed stream must hash to
+    /// `diff_id`, or nothing is kept.
+    pub fn layer_dir<R: Read>(
+        &self,
+        diff_id: &Digest,
+        open_blob: impl FnOnce() -> Result<R, SnapshotError>,
+    ) -> Result<PathBuf, SnapshotError> {
+        let hex = sha256_hex(diff_id)?;
+        let target = self.dir.join(LAYERS).join(hex);
+        let fs = target.join(FS);
+        if fs.is_dir() {
+            return Ok(fs);
+        }
+
+        let temp = Temp::dir(&self.tmp(), "", &format!("layer-{hex}"))?;
+        let blob = open_blob().map_err(|source| SnapshotError::OpenBlob {
+            diff_id: diff_id.clone(),
+            source: Box::new(source),
+        })?;
+        // Only root can create the owners and device nodes a layer holds.
+        let same_owner = rustix::process::geteuid().is_root();
+        let actual = extract_layer_verified(
+            blob,
+            &temp.path().join(FS),
+            same_owner,
+            WhiteoutMode::Overlay,
+        )
+        .map_err(|source| SnapshotError::Extract {
+            diff_id: diff_id.clone(),
+            source,
+        })?;
+        if actual != *diff_id {
+            return Err(SnapshotError::DiffIdMismatch {
+                expected: diff_id.clone(),
+                actual,
+            });
+        }
+        temp.publish(&target)?;
+        Ok(fs)
+    }
+}
