@@ -1,0 +1,170 @@
+//! `--chown=user[:group]`: numbers as they are, names looked up in the destination's
+//! `/etc/passwd` and `/etc/group`.
+//!
+//! The rules are BuildKit's (`llb.WithUser` and the file op's `readUser`): `root` is 0
+//! without a lookup; a user given alone, by number, also gives the group (`1000` is
+//! 1000:1000); a user given alone, by name, gives the group of its passwd entry. One
+//! deliberate difference: BuildKit quietly uses 0 for a name it cannot find, kiln refuses,
+//! naming the name and the file it searched, as the classic builder did.
+
+use std::fs;
+use std::path::Path;
+
+use super::error::CopyError;
+use super::source::{self, SourceTree};
+
+const PASSWD: &str = "/etc/passwd";
+const GROUP: &str = "/etc/group";
+
+/// Resolves a `--chown` value to (uid, gid), reading names from `rootfs` (the stage's
+/// filesystem the files are copied into).
+pub fn resolve_chown(spec: &str, rootfs: Option<&Path>) -> Result<(u32, u32), CopyError> {
+    let invalid = |reason| CopyError::InvalidChown {
+        spec: spec.to_owned(),
+        reason,
+    };
+    let (user, group) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group).filter(|g| !g.is_empty())),
+        None => (spec, None),
+    };
+    if user.is_empty() {
+        return Err(invalid("the user is empty"));
+    }
+    let (uid, mut gid) = match numeric_id(user) {
+        Some(id) => (id, id),
+        None => {
+            let entry = lookup(rootfs, PASSWD, user)?.ok_or_else(|| CopyError::UnknownUser {
+                name: user.to_owned(),
+                file: searched(rootfs, PASSWD),
+            })?;
+            (field_id(&entry, 2), field_id(&entry, 3))
+        }
+    };
+    if let Some(group) = group {
+        gid = match numeric_id(group) {
+            Some(id) => id,
+            None => {
+                let entry =
+                    lookup(rootfs, GROUP, group)?.ok_or_else(|| CopyError::UnknownGroup {
+                        name: group.to_owned(),
+                        file: searched(rootfs, GROUP),
+                    })?;
+                field_id(&entry, 2)
+            }
+        };
+    }
+    Ok((uid, gid))
+}
+
+/// BuildKit's `parseUID`: `root`, or a decimal that fits in 32 bits.
+fn numeric_id(text: &str) -> Option<u32> {
+    if text == "root" {
+        return Some(0);
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn searched(rootfs: Option<&Path>, file: &str) -> String {
+    match rootfs {
+        Some(_) => file.to_owned(),
+        None => format!("{file} (the destination has no filesystem to read it from)"),
+    }
+}
+
+/// The colon-separated fields of the first line of `file` whose name is `name`, or `None`
+/// when the file or the name is missing (both are "not found" to BuildKit).
+fn lookup(rootfs: Option<&Path>, file: &str, name: &str) -> Result<Option<Vec<String>>, CopyError> {
+    let Some(rootfs) = rootfs else {
+        return Ok(None);
+    };
+    // Symlinks in the image (/etc -> ...) are followed inside it, never on the host.
+    let tree = SourceTree {
+        root: rootfs,
+        ignore: None,
+        ignore_has_exceptions: false,
+        is_context: false,
+    };
+    let Some(found) = source::lookup(&tree, file)? else {
+        return Ok(None);
+    };
+    if !found.meta.is_file() {
+        return Ok(None);
+    }
+    let text = fs::read(&found.abs).map_err(CopyError::io("read", &found.abs))?;
+    let text = String::from_utf8_lossy(&text);
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| line.split(':').map(str::to_owned).collect::<Vec<_>>())
+        .find(|fields| fields.first().is_some_and(|n| n == name)))
+}
+
+/// A numeric field; runc's parser (which BuildKit uses) reads a bad number as 0.
+fn field_id(fields: &[String], index: usize) -> u32 {
+    fields
+        .get(index)
+        .and_then(|f| f.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::test_support::Scratch;
+
+    #[test]
+    fn numbers_need_no_filesystem() {
+        assert_eq!(resolve_chown("1000", None).unwrap(), (1000, 1000));
+        assert_eq!(resolve_chown("1000:50", None).unwrap(), (1000, 50));
+        assert_eq!(resolve_chown("root", None).unwrap(), (0, 0));
+        assert_eq!(resolve_chown("root:root", None).unwrap(), (0, 0));
+        assert_eq!(resolve_chown("7:", None).unwrap(), (7, 7));
+    }
+
+    #[test]
+    fn names_come_from_the_destination() {
+        let scratch = Scratch::new("chown-names");
+        scratch.file(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\n# comment\napp:x:1001:1002::/home/app:/bin/sh\n",
+        );
+        scratch.file("etc/group", "root:x:0:\nstaff:x:50:app\n");
+        let root = Some(scratch.path());
+        assert_eq!(resolve_chown("app", root).unwrap(), (1001, 1002));
+        assert_eq!(resolve_chown("app:staff", root).unwrap(), (1001, 50));
+        assert_eq!(resolve_chown("0:staff", root).unwrap(), (0, 50));
+        assert_eq!(resolve_chown("app:7", root).unwrap(), (1001, 7));
+
+        let err = resolve_chown("nobody", root).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--chown: unable to find user \"nobody\" in /etc/passwd"
+        );
+        let err = resolve_chown("app:wheel", root).unwrap_err();
+        assert!(err.to_string().contains("\"wheel\" in /etc/group"), "{err}");
+    }
+
+    #[test]
+    fn names_without_a_filesystem_fail() {
+        let err = resolve_chown("app", None).unwrap_err();
+        assert!(matches!(err, CopyError::UnknownUser { .. }), "{err}");
+        assert!(err.to_string().contains("\"app\""), "{err}");
+        assert!(matches!(
+            resolve_chown(":1", None).unwrap_err(),
+            CopyError::InvalidChown { .. }
+        ));
+    }
+
+    #[test]
+    fn etc_symlinks_stay_inside_the_image() {
+        let scratch = Scratch::new("chown-symlink");
+        scratch.file("real/passwd", "app:x:5:6::/:/bin/sh\n");
+        scratch.dir("etc");
+        scratch.symlink("etc/passwd", "/real/passwd");
+        assert_eq!(resolve_chown("app", Some(scratch.path())).unwrap(), (5, 6));
+    }
+}

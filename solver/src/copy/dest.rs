@@ -1,0 +1,321 @@
+//! The destination as COPY sees it: the diff directory being written (the upper) over the
+//! stage's current filesystem (the lower), read-only.
+//!
+//! BuildKit copies into the mounted stage, so a destination that already exists there (a
+//! directory to copy into, a symlink to follow, a file in the way) changes what happens.
+//! kiln writes only the diff, so it looks things up in the upper first and then the lower,
+//! and resolves destination symlinks inside the image the way `fs.RootPath` does. A
+//! directory that exists only in the lower but has to hold new entries is recreated in the
+//! upper with the lower's owner, mode and times, so the layer does not change it.
+//!
+//! Directory attributes are applied last ([`DestView::finish`]): writing entries into a
+//! directory moves its mtime, and a read-only mode would get in the way.
+
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, DirBuilder, Metadata};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+use super::error::CopyError;
+use super::meta::{self, Attrs, Times};
+use super::path::rooted;
+use super::source::{MAX_LINKS, is_absent};
+
+/// What is at a destination path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// An existing destination entry.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) kind: Kind,
+    /// Found in the upper (written by this copy), rather than in the lower.
+    pub(super) in_upper: bool,
+    /// A real directory sits at the same path in the lower.
+    pub(super) lower_dir: bool,
+    meta: Metadata,
+}
+
+/// What is known about a destination directory's children without looking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DirState {
+    /// The upper holds no entries in it yet.
+    pub(super) upper_empty: bool,
+    /// The lower has it as a real directory, so its children may exist there.
+    pub(super) lower_dir: bool,
+}
+
+impl DirState {
+    /// Whether nothing can exist below it, so lookups may be skipped.
+    pub(super) fn is_fresh(self) -> bool {
+        self.upper_empty && !self.lower_dir
+    }
+
+    /// The state of a child directory that is `entry` now (`None`: it will be created).
+    pub(super) fn child(entry: Option<&Entry>) -> Self {
+        match entry {
+            None => Self {
+                upper_empty: true,
+                lower_dir: false,
+            },
+            Some(entry) if entry.kind == Kind::Dir => Self {
+                upper_empty: !entry.in_upper,
+                lower_dir: entry.lower_dir,
+            },
+            // Never looked into: creating the directory fails first.
+            Some(_) => Self {
+                upper_empty: true,
+                lower_dir: false,
+            },
+        }
+    }
+}
+
+/// The upper over the lower.
+#[derive(Debug)]
+pub(super) struct DestView<'a> {
+    upper: &'a Path,
+    lower: Option<&'a Path>,
+    /// Directory attributes to apply at the end, in order (a later one for the same
+    /// directory wins).
+    dirs: Vec<(PathBuf, Attrs)>,
+}
+
+impl<'a> DestView<'a> {
+    pub(super) fn new(upper: &'a Path, lower: Option<&'a Path>) -> Self {
+        Self {
+            upper,
+            lower,
+            dirs: Vec::new(),
+        }
+    }
+
+    /// The host path of `rel` in the upper.
+    pub(super) fn upper_path(&self, rel: &Path) -> PathBuf {
+        self.upper.join(rel)
+    }
+
+    fn root_state(&self) -> DirState {
+        DirState {
+            upper_empty: false,
+            lower_dir: self.lower.is_some(),
+        }
+    }
+
+    /// Looks up `name` in the directory `parent` (a resolved path whose state is `state`).
+    pub(super) fn child(
+        &self,
+        parent: &Path,
+        state: DirState,
+        name: &OsStr,
+    ) -> Result<Option<Entry>, CopyError> {
+        let rel = parent.join(name);
+        let lower_meta = match self.lower {
+            Some(lower) if state.lower_dir => lstat(&lower.join(&rel))?,
+            _ => None,
+        };
+        let lower_dir = lower_meta.as_ref().is_some_and(Metadata::is_dir);
+        if !state.upper_empty
+            && let Some(meta) = lstat(&self.upper.join(&rel))?
+        {
+            return Ok(Some(Entry {
+                kind: kind_of(&meta),
+                in_upper: true,
+                lower_dir,
+                meta,
+            }));
+        }
+        Ok(lower_meta.map(|meta| Entry {
+            kind: kind_of(&meta),
+            in_upper: false,
+            lower_dir,
+            meta,
+        }))
+    }
+
+    /// Resolves `rel` with every symlink followed, the last one too. Returns the resolved
+    /// path and what is there, if anything (the root is a directory).
+    pub(super) fn resolve(&mut self, rel: &Path) -> Result<(PathBuf, Option<Kind>), CopyError> {
+        let (path, kind, _) = self.walk(rel, None)?;
+        Ok((path, kind))
+    }
+
+    /// `MkdirAll` inside the image: follows symlinks, creates what is missing (0755, owned
+    /// by `owner`), and recreates lower-only directories in the upper. Returns the resolved
+    /// directory and its state.
+    pub(super) fn mkdir_all(
+        &mut self,
+        rel: &Path,
+        owner: (u32, u32),
+    ) -> Result<(PathBuf, DirState), CopyError> {
+        let (path, _, state) = self.walk(rel, Some(owner))?;
+        Ok((path, state))
+    }
+
+    fn walk(
+        &mut self,
+        rel: &Path,
+        create: Option<(u32, u32)>,
+    ) -> Result<(PathBuf, Option<Kind>, DirState), CopyError> {
+        let mut pending: VecDeque<OsString> =
+            rel.components().map(|c| c.as_os_str().to_owned()).collect();
+        let mut current = PathBuf::new();
+        let mut state = self.root_state();
+        let mut kind = Some(Kind::Dir);
+        let mut links = 0;
+        while let Some(name) = pending.pop_front() {
+            let found = self.child(&current, state, &name)?;
+            let candidate = current.join(&name);
+            match found {
+                Some(link) if link.kind == Kind::Symlink => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(CopyError::TooManySymlinks { path: rooted(rel) });
+                    }
+                    let host = if link.in_upper {
+                        self.upper.join(&candidate)
+                    } else {
+                        self.lower.unwrap_or(self.upper).join(&candidate)
+                    };
+                    let target = fs::read_link(&host).map_err(CopyError::io("readlink", &host))?;
+                    // Start again from the root with the link spliced in, `..` stopping at
+                    // `/`, as `fs.RootPath` does.
+                    let base = if target.is_absolute() {
+                        Vec::new()
+                    } else {
+                        current
+                            .components()
+                            .map(|c| c.as_os_str().to_owned())
+                            .collect()
+                    };
+                    pending = splice(base, &target, pending);
+                    current = PathBuf::new();
+                    state = self.root_state();
+                    kind = Some(Kind::Dir);
+                }
+                Some(found) if found.kind == Kind::Dir => {
+                    if create.is_some() && !found.in_upper {
+                        self.recreate(&candidate, &found.meta)?;
+                    }
+                    state = DirState::child(Some(&found));
+                    current = candidate;
+                    kind = Some(Kind::Dir);
+                }
+                Some(other) => {
+                    if create.is_some() || !pending.is_empty() {
+                        return Err(CopyError::NotADirectory {
+                            path: rooted(&candidate),
+                        });
+                    }
+                    current = candidate;
+                    kind = Some(other.kind);
+                }
+                None => match create {
+                    Some(owner) => {
+                        self.create_dir(&candidate, owner)?;
+                        state = DirState::child(None);
+                        current = candidate;
+                        kind = Some(Kind::Dir);
+                    }
+                    None => {
+                        current = candidate;
+                        current.extend(pending.drain(..));
+                        return Ok((current, None, DirState::child(None)));
+                    }
+                },
+            }
+        }
+        Ok((current, kind, state))
+    }
+
+    /// A new directory, as BuildKit's `MkdirAll` makes it: 0755, `owner`, the time now.
+    fn create_dir(&mut self, rel: &Path, owner: (u32, u32)) -> Result<(), CopyError> {
+        let path = self.upper.join(rel);
+        DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .map_err(CopyError::io("mkdir", &path))?;
+        let attrs = Attrs {
+            uid: owner.0,
+            gid: owner.1,
+            mode: 0o755,
+            times: Times::now(),
+        };
+        meta::set_owner_mode(&path, &attrs, false)
+    }
+
+    /// A lower directory brought into the upper unchanged.
+    fn recreate(&mut self, rel: &Path, lower: &Metadata) -> Result<(), CopyError> {
+        let path = self.upper.join(rel);
+        DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .map_err(CopyError::io("mkdir", &path))?;
+        let attrs = Attrs {
+            uid: lower.uid(),
+            gid: lower.gid(),
+            mode: lower.mode() & 0o7777,
+            times: Times::of(lower),
+        };
+        self.dirs.push((path, attrs));
+        Ok(())
+    }
+
+    /// Records the final attributes of a directory written in the upper.
+    pub(super) fn finish_dir_later(&mut self, rel: &Path, attrs: Attrs) {
+        self.dirs.push((self.upper.join(rel), attrs));
+    }
+
+    /// Applies directory attributes; call once everything is written.
+    pub(super) fn finish(self) -> Result<(), CopyError> {
+        for (path, attrs) in &self.dirs {
+            meta::set_owner_mode(path, attrs, false)?;
+        }
+        // Times last: chown and chmod do not move an mtime, but keep the order obvious.
+        for (path, attrs) in &self.dirs {
+            meta::set_times(path, attrs.times)?;
+        }
+        Ok(())
+    }
+}
+
+/// `base` joined with a symlink target and what was left to resolve, cleaned lexically with
+/// `..` stopping at the root.
+fn splice(base: Vec<OsString>, target: &Path, rest: VecDeque<OsString>) -> VecDeque<OsString> {
+    let mut out: VecDeque<OsString> = base.into();
+    for part in target.components() {
+        match part {
+            Component::Normal(name) => out.push_back(name.to_owned()),
+            Component::ParentDir => {
+                out.pop_back();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out.extend(rest);
+    out
+}
+
+fn lstat(path: &Path) -> Result<Option<Metadata>, CopyError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(err) if is_absent(&err) => Ok(None),
+        Err(err) => Err(CopyError::io("lstat", path)(err)),
+    }
+}
+
+fn kind_of(meta: &Metadata) -> Kind {
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        Kind::Dir
+    } else if kind.is_symlink() {
+        Kind::Symlink
+    } else {
+        Kind::Other
+    }
+}

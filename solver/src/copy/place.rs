@@ -1,0 +1,128 @@
+//! Where a source lands: fsutil's `Copy` and `prepareTargetDir` over the destination view.
+//!
+//! BuildKit first creates the destination when its spelling names a directory (a trailing
+//! `/`), else the destination's parent, then resolves the destination through symlinks.
+//! A directory source has its contents copied into the destination, which is created if
+//! missing. A file source goes inside the destination when that is a directory, else it
+//! becomes the destination. An ADD archive is extracted into the destination directory.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use super::CopyStats;
+use super::archive;
+use super::dest::{DestView, DirState, Kind};
+use super::error::CopyError;
+use super::meta::Policy;
+use super::path::{dest_components, names_directory, rel_path, rooted};
+use super::source::{Match, SourceTree};
+use super::tree::{Copier, Filters};
+
+/// The destination of a COPY/ADD.
+#[derive(Debug)]
+pub(super) struct Dest {
+    /// Relative to the image root, cleaned.
+    pub(super) rel: PathBuf,
+    /// Spelt as a directory (trailing `/`).
+    pub(super) names_dir: bool,
+}
+
+impl Dest {
+    pub(super) fn parse(dest: &str) -> Self {
+        Self {
+            rel: rel_path(&dest_components(dest)),
+            names_dir: names_directory(dest),
+        }
+    }
+}
+
+/// Creates the destination directory, or the destination's parent (BuildKit's
+/// `ensureDstPath`), with new directories owned by `owner`.
+pub(super) fn prepare(
+    view: &mut DestView<'_>,
+    dest: &Dest,
+    owner: (u32, u32),
+) -> Result<(), CopyError> {
+    if dest.names_dir {
+        view.mkdir_all(&dest.rel, owner)?;
+    } else if let Some(parent) = dest.rel.parent() {
+        view.mkdir_all(parent, owner)?;
+    }
+    Ok(())
+}
+
+/// Copies one matched source.
+pub(super) fn copy_match(
+    view: &mut DestView<'_>,
+    dest: &Dest,
+    tree: &SourceTree<'_>,
+    found: &Match,
+    policy: Policy<'_>,
+    filters: Filters<'_>,
+    stats: &mut CopyStats,
+) -> Result<(), CopyError> {
+    let owner = policy.new_dir_owner();
+    prepare(view, dest, owner)?;
+    let (resolved, kind) = view.resolve(&dest.rel)?;
+    if found.found.meta.is_dir() {
+        if kind.is_some_and(|k| k != Kind::Dir) {
+            return Err(CopyError::CannotCopyToNonDirectory {
+                path: rooted(&resolved),
+            });
+        }
+        let (dir, state) = view.mkdir_all(&resolved, owner)?;
+        return Copier::new(tree, view, policy, filters, stats).copy_contents(
+            &found.found,
+            &dir,
+            state,
+        );
+    }
+    let name = if found.name.is_empty() {
+        found
+            .found
+            .rel
+            .file_name()
+            .map(OsString::from)
+            .unwrap_or_default()
+    } else {
+        found.name.clone()
+    };
+    let (parent, state, name) = file_slot(view, &resolved, kind, &name, owner)?;
+    Copier::new(tree, view, policy, filters, stats).copy_single(&found.found, &parent, state, &name)
+}
+
+/// Where a file named `name` goes when the destination resolved to `resolved` (holding
+/// `kind`): the directory it goes into, that directory's state, and its name there.
+pub(super) fn file_slot(
+    view: &mut DestView<'_>,
+    resolved: &Path,
+    kind: Option<Kind>,
+    name: &OsStr,
+    owner: (u32, u32),
+) -> Result<(PathBuf, DirState, OsString), CopyError> {
+    if kind == Some(Kind::Dir) {
+        let (dir, state) = view.mkdir_all(resolved, owner)?;
+        return Ok((dir, state, name.to_owned()));
+    }
+    let parent = resolved.parent().unwrap_or(Path::new(""));
+    let file_name = resolved
+        .file_name()
+        .map_or_else(|| name.to_owned(), OsStr::to_owned);
+    let (dir, state) = view.mkdir_all(parent, owner)?;
+    Ok((dir, state, file_name))
+}
+
+/// ADD of a local archive: extracted into the destination, which is always a directory.
+pub(super) fn unpack(
+    view: &mut DestView<'_>,
+    dest: &Dest,
+    found: &Match,
+    policy: Policy<'_>,
+    stats: &mut CopyStats,
+) -> Result<(), CopyError> {
+    let (dir, _) = view.mkdir_all(&dest.rel, policy.new_dir_owner())?;
+    let entries = archive::extract(&found.found.abs, &view.upper_path(&dir), policy.chown)?;
+    stats.archives += 1;
+    stats.archive_entries += entries;
+    Ok(())
+}
