@@ -1,0 +1,93 @@
+//! An image as the exporters see it: its manifest from the content store, checked complete.
+
+use std::collections::HashSet;
+
+use oci_spec::image::{Arch, Descriptor, Digest, ImageManifest, MediaType, Os, Platform};
+use serde::Deserialize;
+
+use super::error::ExportError;
+use crate::store::{ContentError, ContentStore};
+
+/// A manifest read from the store, with every blob it references known to be present.
+#[derive(Debug)]
+pub(crate) struct StoredImage {
+    pub(crate) digest: Digest,
+    pub(crate) manifest_bytes: Vec<u8>,
+    pub(crate) manifest: ImageManifest,
+    pub(crate) config_bytes: Vec<u8>,
+}
+
+/// The few config fields an index descriptor's platform needs.
+#[derive(Debug, Deserialize)]
+struct ConfigPlatform {
+    os: Option<String>,
+    architecture: Option<String>,
+    variant: Option<String>,
+}
+
+impl StoredImage {
+    /// Reads and verifies the manifest and config, and checks every layer is present, so an
+    /// export fails before it writes anything rather than halfway.
+    pub(crate) fn load(store: &ContentStore, digest: &Digest) -> Result<Self, ExportError> {
+        let manifest_bytes = store.read_blob(digest)?;
+        let manifest: ImageManifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|source| ExportError::BadManifest {
+                digest: digest.clone(),
+                source,
+            })?;
+        let config_bytes = store.read_blob(manifest.config().digest())?;
+        for layer in manifest.layers() {
+            if !store.contains(layer.digest()) {
+                return Err(ContentError::NotFound {
+                    digest: layer.digest().clone(),
+                }
+                .into());
+            }
+        }
+        Ok(Self {
+            digest: digest.clone(),
+            manifest_bytes,
+            manifest,
+            config_bytes,
+        })
+    }
+
+    /// The manifest's own media type (OCI unless the manifest says otherwise).
+    pub(crate) fn media_type(&self) -> MediaType {
+        self.manifest
+            .media_type()
+            .clone()
+            .unwrap_or(MediaType::ImageManifest)
+    }
+
+    /// A descriptor for the manifest, with the platform taken from the config.
+    pub(crate) fn descriptor(&self) -> Descriptor {
+        let mut descriptor = Descriptor::new(
+            self.media_type(),
+            self.manifest_bytes.len() as u64,
+            self.digest.clone(),
+        );
+        descriptor.set_platform(self.platform());
+        descriptor
+    }
+
+    /// Layers and config, each once, in manifest order (the same layer may appear twice).
+    pub(crate) fn blobs(&self) -> Vec<&Descriptor> {
+        let mut seen = HashSet::new();
+        self.manifest
+            .layers()
+            .iter()
+            .chain(std::iter::once(self.manifest.config()))
+            .filter(|d| seen.insert(d.digest().clone()))
+            .collect()
+    }
+
+    fn platform(&self) -> Option<Platform> {
+        let config: ConfigPlatform = serde_json::from_slice(&self.config_bytes).ok()?;
+        let mut platform = Platform::default();
+        platform.set_os(Os::from(config.os?.as_str()));
+        platform.set_architecture(Arch::from(config.architecture?.as_str()));
+        platform.set_variant(config.variant.filter(|v| !v.is_empty()));
+        Some(platform)
+    }
+}

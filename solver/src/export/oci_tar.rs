@@ -1,0 +1,130 @@
+//! Export to an OCI image layout packed as a tar archive (what `skopeo`'s `oci-archive:`,
+//! `podman load` and BuildKit's `type=oci` produce).
+
+use std::path::Path;
+
+use oci_spec::image::{Descriptor, Digest};
+
+use super::atomic::AtomicFile;
+use super::error::ExportError;
+use super::image::StoredImage;
+use super::oci_layout::{
+    check_ref_name, index_bytes, manifest_descriptor, merge_index, oci_layout_bytes,
+};
+use super::tar_entries::TarOut;
+use super::{INDEX_FILE, OCI_LAYOUT_FILE};
+use crate::store::ContentStore;
+
+/// Writes the image `manifest_digest` as an OCI layout tar at `dest_file` (replacing it
+/// atomically); returns the descriptor in its `index.json`.
+pub fn export_oci_tar(
+    store: &ContentStore,
+    manifest_digest: &Digest,
+    dest_file: &Path,
+    ref_name: Option<&str>,
+) -> Result<Descriptor, ExportError> {
+    if let Some(name) = ref_name {
+        check_ref_name(name)?;
+    }
+    let image = StoredImage::load(store, manifest_digest)?;
+    let descriptor = manifest_descriptor(&image, ref_name);
+    let index = merge_index(None, descriptor.clone(), ref_name);
+    let index_json = index_bytes(&index, dest_file)?;
+
+    let mut tar = TarOut::new(AtomicFile::create(dest_file)?);
+    let io_err = |e| ExportError::io(dest_file, e);
+    // Layout marker and index first, so a streaming reader knows what follows.
+    tar.bytes(OCI_LAYOUT_FILE, &oci_layout_bytes())
+        .map_err(io_err)?;
+    tar.bytes(INDEX_FILE, &index_json).map_err(io_err)?;
+    for blob in image.blobs() {
+        let file = store.open_blob(blob.digest())?;
+        // The size comes from the open file, so the header cannot disagree with the stream.
+        let size = file.metadata().map_err(io_err)?.len();
+        tar.stream(&blob_path(blob.digest()), size, file)
+            .map_err(io_err)?;
+    }
+    tar.bytes(&blob_path(&image.digest), &image.manifest_bytes)
+        .map_err(io_err)?;
+    tar.finish().map_err(io_err)?.commit()?;
+    Ok(descriptor)
+}
+
+/// `blobs/<alg>/<hex>` inside an archive.
+pub(crate) fn blob_path(digest: &Digest) -> String {
+    format!("blobs/{}/{}", digest.algorithm(), digest.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::read_oci_layout;
+    use crate::export::test_image::build;
+    use crate::store::test_dir::TestDir;
+    use std::collections::BTreeMap;
+    use std::fs;
+    use std::io::Read;
+
+    #[test]
+    fn tar_holds_a_readable_layout() {
+        let dir = TestDir::new("oci-tar");
+        let store = ContentStore::open(&dir.path().join("store")).unwrap();
+        let image = build(&store, &[&[("a", b"1")], &[("b", b"2")]], None);
+        let dest = dir.path().join("image.tar");
+        export_oci_tar(&store, &image.manifest, &dest, Some("latest")).unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "temp left behind"
+        );
+
+        let mut entries = BTreeMap::new();
+        let mut archive = tar::Archive::new(fs::File::open(&dest).unwrap());
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            assert_eq!(entry.header().mtime().unwrap(), 0);
+            entries.insert(path, data);
+        }
+        assert_eq!(entries["oci-layout"], br#"{"imageLayoutVersion":"1.0.0"}"#);
+        assert!(entries.contains_key("blobs/"));
+        assert!(entries.contains_key("blobs/sha256/"));
+        for digest in [
+            &image.manifest,
+            &image.config,
+            &image.layers[0].blob,
+            &image.layers[1].blob,
+        ] {
+            let data = &entries[&format!("blobs/sha256/{}", digest.digest())];
+            assert_eq!(*data, store.read_blob(digest).unwrap());
+        }
+        assert_eq!(entries.len(), 2 + 2 + 4);
+
+        // Unpacked, it reads back as the same image.
+        let unpacked = dir.path().join("unpacked");
+        tar::Archive::new(fs::File::open(&dest).unwrap())
+            .unpack(&unpacked)
+            .unwrap();
+        let read = read_oci_layout(&unpacked, Some("latest")).unwrap();
+        assert_eq!(read.manifest_digest, image.manifest);
+        assert_eq!(read.config_digest, image.config);
+
+        // Deterministic: the same export twice gives the same bytes.
+        let again = dir.path().join("again.tar");
+        export_oci_tar(&store, &image.manifest, &again, Some("latest")).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), fs::read(&again).unwrap());
+    }
+
+    #[test]
+    fn failed_export_leaves_no_file() {
+        let dir = TestDir::new("oci-tar-fail");
+        let store = ContentStore::open(&dir.path().join("store")).unwrap();
+        let image = build(&store, &[&[("a", b"1")]], None);
+        store.remove(&image.layers[0].blob).unwrap();
+        let dest = dir.path().join("image.tar");
+        assert!(export_oci_tar(&store, &image.manifest, &dest, None).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,383 @@
+//! The metadata database: a redb file at `<root>/meta.redb` shared by every kiln process.
+//!
+//! redb takes an exclusive `flock` on the file for as long as a `Database` is open, and a
+//! second open (from another process, or another thread of this one) fails at once. So the
+//! file is never kept open for a build: each transaction opens it, runs, and closes it again,
+//! retrying with backoff while someone else holds it. Threads of one process queue on a
+//! process-local mutex first, so they do not spin against each other on the file lock.
+//!
+//! Transactions must therefore be short, and must not nest: calling [`MetaDb::read`] or
+//! [`MetaDb::write`] from inside another's closure deadlocks.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, DatabaseError, ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::tables::{self, SCHEMA, SCHEMA_KEY, SCHEMA_VERSION};
+
+/// How long to wait for another process to let go of the database by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest single sleep between attempts to open a busy database.
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What went wrong with the metadata database; each variant names its file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetaError {
+    /// Another process kept the database open for longer than the lock timeout.
+    #[error("metadata database {path} is held by another kiln process; gave up after {waited:?}")]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+        /// How long kiln waited.
+        waited: Duration,
+    },
+    /// redb reported an error (I/O, corruption, a failed commit).
+    #[error("metadata database {path}: {source}")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// What redb said (boxed: redb's error is large and this is the cold path).
+        source: Box<redb::Error>,
+    },
+    /// The database was written by a newer kiln with a schema this one does not know.
+    #[error("metadata database {path} has schema version {found}; this kiln supports {supported}")]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The newest version this kiln understands.
+        supported: u32,
+    },
+    /// A stored value does not decode.
+    #[error("metadata database {path}: table {table}, key {key:?}: {reason}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The table holding the value.
+        table: &'static str,
+        /// The key, as text.
+        key: String,
+        /// Why the value is unusable.
+        reason: String,
+    },
+}
+
+/// An error inside a transaction closure: any redb error converts into it with `?`.
+///
+/// Boxed because `redb::Error` is large and every transaction returns a `Result` of it.
+#[derive(Debug)]
+pub struct TxnError(Box<redb::Error>);
+
+impl<E: Into<redb::Error>> From<E> for TxnError {
+    fn from(error: E) -> Self {
+        Self(Box::new(error.into()))
+    }
+}
+
+impl TxnError {
+    /// A value that cannot be encoded or decoded, reported as redb corruption.
+    pub fn corrupted(reason: impl Into<String>) -> Self {
+        Self::from(redb::Error::Corrupted(reason.into()))
+    }
+}
+
+/// The metadata database at one path; cheap to clone, holds no file open between transactions.
+#[derive(Debug, Clone)]
+pub struct MetaDb {
+    path: PathBuf,
+    lock_timeout: Duration,
+    local: Arc<Mutex<()>>,
+}
+
+impl MetaDb {
+    /// Opens (creating if needed) the database at `path` and makes sure every table exists.
+    pub fn open(path: &Path) -> Result<Self, MetaError> {
+        Self::open_with_timeout(path, DEFAULT_LOCK_TIMEOUT)
+    }
+
+    /// Like [`MetaDb::open`], waiting at most `lock_timeout` for other processes each time.
+    pub fn open_with_timeout(path: &Path, lock_timeout: Duration) -> Result<Self, MetaError> {
+        let db = Self {
+            path: path.to_path_buf(),
+            lock_timeout,
+            local: local_lock(path),
+        };
+        let found = db.write(|txn| {
+            tables::create_all(txn)?;
+            let mut schema = txn.open_table(SCHEMA)?;
+            let found = schema.get(SCHEMA_KEY)?.map(|v| v.value());
+            if found.is_none() {
+                schema.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
+            }
+            Ok(found)
+        })?;
+        match found {
+            Some(found) if found > SCHEMA_VERSION => Err(MetaError::SchemaTooNew {
+                path: db.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            _ => Ok(db),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in a read transaction (the database is opened for just this call).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, TxnError>,
+    ) -> Result<T, MetaError> {
+        self.with_database(|db| {
+            let txn = db.begin_read()?;
+            f(&txn)
+        })
+    }
+
+    /// Runs `f` in a write transaction and commits it if `f` succeeds; aborts otherwise.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, TxnError>,
+    ) -> Result<T, MetaError> {
+        self.with_database(|db| {
+            let txn = db.begin_write()?;
+            // Dropping an uncommitted write transaction aborts it.
+            let value = f(&txn)?;
+            txn.commit()?;
+            Ok(value)
+        })
+    }
+
+    pub(crate) fn corrupt(&self, table: &'static str, key: &str, reason: String) -> MetaError {
+        MetaError::Corrupt {
+            path: self.path.clone(),
+            table,
+            key: key.to_owned(),
+            reason,
+        }
+    }
+
+    fn with_database<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, TxnError>,
+    ) -> Result<T, MetaError> {
+        // The guard protects no data, so a poisoned lock is as good as a healthy one.
+        let _guard = self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        let db = self.open_database()?;
+        f(&db).map_err(|TxnError(source)| MetaError::Db {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn open_database(&self) -> Result<Database, MetaError> {
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => return Ok(db),
+                Err(DatabaseError::DatabaseAlreadyOpen) => {
+                    let waited = start.elapsed();
+                    if waited >= self.lock_timeout {
+                        return Err(MetaError::Locked {
+                            path: self.path.clone(),
+                            waited,
+                        });
+                    }
+                    let remaining = self.lock_timeout - waited;
+                    std::thread::sleep((backoff + jitter()).min(remaining));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                Err(e) => {
+                    return Err(MetaError::Db {
+                        path: self.path.clone(),
+                        source: Box::new(e.into()),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Up to a millisecond of noise, so processes backing off together do not retry in lockstep.
+fn jitter() -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    Duration::from_micros(u64::from(nanos % 1000))
+}
+
+/// The process-wide mutex for one database file, shared by every `MetaDb` opened on it.
+fn local_lock(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    // Key on the canonical directory so `./x/meta.redb` and `/abs/x/meta.redb` share a lock.
+    let key = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => parent
+            .canonicalize()
+            .map(|p| p.join(name))
+            .unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
+    };
+    let mut locks = LOCKS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(locks.entry(key).or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_dir::TestDir;
+    use std::process::Command;
+
+    const CHILD_DB: &str = "KILN_TEST_META_CHILD_DB";
+    const CHILD_TAG: &str = "KILN_TEST_META_CHILD_TAG";
+    const ROUNDS: usize = 40;
+
+    fn hammer(db: &MetaDb, tag: &str) {
+        for i in 0..ROUNDS {
+            let key = format!("{tag}-{i}");
+            db.cache_put(&key, key.as_bytes()).unwrap();
+            assert_eq!(db.cache_get(&key).unwrap().unwrap(), key.as_bytes());
+        }
+    }
+
+    fn check_all(db: &MetaDb, tags: &[&str]) {
+        for tag in tags {
+            for i in 0..ROUNDS {
+                let key = format!("{tag}-{i}");
+                assert_eq!(db.cache_get(&key).unwrap().unwrap(), key.as_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn schema_written_once() {
+        let dir = TestDir::new("meta-schema");
+        let path = dir.path().join("meta.redb");
+        MetaDb::open(&path).unwrap();
+        let db = MetaDb::open(&path).unwrap();
+        let version = db
+            .read(|txn| {
+                let table = txn.open_table(SCHEMA)?;
+                Ok(table.get(SCHEMA_KEY)?.map(|v| v.value()))
+            })
+            .unwrap();
+        assert_eq!(version, Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn newer_schema_refused() {
+        let dir = TestDir::new("meta-newer");
+        let path = dir.path().join("meta.redb");
+        let db = MetaDb::open(&path).unwrap();
+        db.write(|txn| {
+            txn.open_table(SCHEMA)?
+                .insert(SCHEMA_KEY, SCHEMA_VERSION + 1)?;
+            Ok(())
+        })
+        .unwrap();
+        let err = MetaDb::open(&path).unwrap_err();
+        assert!(matches!(err, MetaError::SchemaTooNew { .. }), "{err}");
+        assert!(err.to_string().contains("meta.redb"));
+    }
+
+    #[test]
+    fn failed_closure_aborts() {
+        let dir = TestDir::new("meta-abort");
+        let db = MetaDb::open(&dir.path().join("meta.redb")).unwrap();
+        let result: Result<(), _> = db.write(|txn| {
+            txn.open_table(tables::CACHE)?
+                .insert("k", b"v".as_slice())?;
+            Err(TxnError::corrupted("test"))
+        });
+        assert!(result.is_err());
+        assert_eq!(db.cache_get("k").unwrap(), None);
+    }
+
+    #[test]
+    fn locked_database_times_out_naming_path() {
+        let dir = TestDir::new("meta-locked");
+        let path = dir.path().join("meta.redb");
+        let db = MetaDb::open_with_timeout(&path, Duration::from_millis(200)).unwrap();
+        // Holding a Database open is exactly what another process would do.
+        let held = Database::create(&path).unwrap();
+        let start = Instant::now();
+        let err = db.cache_get("x").unwrap_err();
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert!(matches!(err, MetaError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains(&path.display().to_string()));
+        drop(held);
+        assert_eq!(db.cache_get("x").unwrap(), None);
+    }
+
+    #[test]
+    fn threads_share_one_root() {
+        let dir = TestDir::new("meta-threads");
+        let path = dir.path().join("meta.redb");
+        let tags = ["t0", "t1", "t2", "t3"];
+        let threads: Vec<_> = tags
+            .iter()
+            .map(|tag| {
+                let path = path.clone();
+                let tag = tag.to_string();
+                // Each thread opens its own MetaDb, as separate components would.
+                std::thread::spawn(move || hammer(&MetaDb::open(&path).unwrap(), &tag))
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        check_all(&MetaDb::open(&path).unwrap(), &tags);
+    }
+
+    /// Not a test on its own: the body `processes_share_one_root` runs in child processes.
+    #[test]
+    #[ignore = "helper run by processes_share_one_root"]
+    fn child_writer() {
+        let (Ok(path), Ok(tag)) = (std::env::var(CHILD_DB), std::env::var(CHILD_TAG)) else {
+            return;
+        };
+        hammer(&MetaDb::open(Path::new(&path)).unwrap(), &tag);
+    }
+
+    #[test]
+    fn processes_share_one_root() {
+        let dir = TestDir::new("meta-processes");
+        let path = dir.path().join("meta.redb");
+        let db = MetaDb::open(&path).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = ["p0", "p1"]
+            .iter()
+            .map(|tag| {
+                Command::new(&exe)
+                    .args([
+                        "--exact",
+                        "store::meta::tests::child_writer",
+                        "--ignored",
+                        "--test-threads=1",
+                    ])
+                    .env(CHILD_DB, &path)
+                    .env(CHILD_TAG, tag)
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        hammer(&db, "parent");
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        check_all(&db, &["parent", "p0", "p1"]);
+    }
+}
