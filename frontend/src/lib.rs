@@ -8,8 +8,8 @@
 
 pub mod diagnostics;
 pub mod instructions;
-pub mod lower;
 mod json_doc;
+pub mod lower;
 pub mod parser;
 pub mod scope;
 pub mod shell;

@@ -9,8 +9,7 @@ use serde::Serialize;
 
 use crate::diagnostics::Diagnostic;
 use crate::instructions::{
-    ArgInstruction, FromInstruction, Instruction, parse_instruction, parse_mount,
-    parse_port_spec,
+    ArgInstruction, FromInstruction, Instruction, parse_instruction, parse_mount, parse_port_spec,
 };
 use crate::parser::Parsed;
 use crate::scope::{ArgDecl, BuildOptions, GlobalScope, StageScope};

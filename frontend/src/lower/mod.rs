@@ -44,9 +44,12 @@ pub struct LowerOptions<'a> {
     /// RFC 3339 time stamped on the config and new history entries (`SOURCE_DATE_EPOCH` or
     /// now); `None` leaves them out.
     pub created: Option<String>,
-    /// Names given with `--build-context NAME=…`: in FROM and `--from` they mean that
-    /// context, not an image.
+    /// Names given with `--build-context NAME=DIR`: in FROM and `--from` they mean that
+    /// local directory, not an image.
     pub named_contexts: &'a [String],
+    /// Names given with `--build-context NAME=oci-layout://…` (or another image
+    /// reference): in FROM and `--from` they stand for that reference.
+    pub context_aliases: &'a [(String, String)],
 }
 
 /// The lowered build.
@@ -177,6 +180,12 @@ impl<'a> Lowering<'a> {
     /// The source a FROM or `--from` reference names: a named build context, an OCI layout,
     /// or an image.
     fn source_for(&self, reference: &str, platform: &LlbPlatform) -> Source {
+        let reference = self
+            .opts
+            .context_aliases
+            .iter()
+            .find(|(name, _)| name == reference)
+            .map_or(reference, |(_, target)| target.as_str());
         if self.opts.named_contexts.iter().any(|n| n == reference) {
             return Source::Local {
                 name: reference.to_owned(),
@@ -572,13 +581,9 @@ impl<'a> Lowering<'a> {
             } else {
                 content.data.clone()
             };
-            let path = if dest.ends_with('/') {
-                format!("{dest}{}", content.path)
-            } else {
-                dest.clone()
-            };
             actions.push(FileAction::Mkfile {
-                path,
+                dest: dest.clone(),
+                name: content.path.clone(),
                 data: data.into_bytes(),
                 chown: chown.clone(),
                 chmod: chmod.clone(),

@@ -41,6 +41,7 @@ fn lower_src(src: &str, build: &BuildOptions) -> Result<Lowered, Diagnostic> {
         file: "Dockerfile",
         created: Some("2024-01-01T00:00:00Z".into()),
         named_contexts: &[],
+        context_aliases: &[],
     };
     lower(&parsed, src, &opts, &base())
 }
@@ -128,7 +129,9 @@ fn copy_lowers_to_file_ops_with_sources() {
     assert_eq!(copies[1].chown.as_deref(), Some("1:2"));
     let mkfile = ops.iter().find_map(|o| match o {
         Op::File(f) => f.actions.iter().find_map(|a| match a {
-            FileAction::Mkfile { path, data, .. } => Some((path.clone(), data.clone())),
+            FileAction::Mkfile {
+                dest, name, data, ..
+            } => Some((format!("{dest}{name}"), data.clone())),
             _ => None,
         }),
         _ => None,

@@ -139,13 +139,15 @@ pub fn encode_op(e: &mut Encoder, op: &Op) {
                         copy_params(e, params);
                     }
                     FileAction::Mkfile {
-                        path,
+                        dest,
+                        name,
                         data,
                         chown,
                         chmod,
                     } => {
                         e.str("action", "mkfile")
-                            .str("path", path)
+                            .str("dest", dest)
+                            .str("name", name)
                             .bytes("data", data)
                             .opt("chown", chown.as_deref())
                             .opt("chmod", chmod.as_deref());

@@ -55,29 +55,49 @@ pub struct RunConfig {
     #[serde(rename = "Env", default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
     /// `ENTRYPOINT`; `Some(vec![])` is an explicit empty entrypoint.
-    #[serde(rename = "Entrypoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Entrypoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub entrypoint: Option<Vec<String>>,
     /// `CMD`.
     #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
     /// `VOLUME`.
-    #[serde(rename = "Volumes", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "Volumes",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub volumes: BTreeMap<String, Empty>,
     /// `WORKDIR`.
-    #[serde(rename = "WorkingDir", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub working_dir: String,
     /// `LABEL`.
     #[serde(rename = "Labels", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// `STOPSIGNAL`.
-    #[serde(rename = "StopSignal", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub stop_signal: String,
     /// Docker: the Cmd/Entrypoint were already escaped (Windows); BuildKit sets it for
     /// shell-form commands on Linux too.
     #[serde(rename = "ArgsEscaped", default, skip_serializing_if = "is_false")]
     pub args_escaped: bool,
     /// `HEALTHCHECK`.
-    #[serde(rename = "Healthcheck", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Healthcheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub healthcheck: Option<Healthcheck>,
     /// `ONBUILD` triggers, as written after ONBUILD.
     #[serde(rename = "OnBuild", default, skip_serializing_if = "Vec::is_empty")]
@@ -212,7 +232,8 @@ mod tests {
         let json = r#"{"architecture":"amd64","os":"linux","config":{"Healthcheck":{"Test":["CMD","x"],"Interval":1000000000},"OnBuild":["RUN x"],"Shell":["/bin/sh","-c"],"ArgsEscaped":true},"rootfs":{"type":"layers","diff_ids":["sha256:aa"]}}"#;
         let c: ImageConfig = serde_json::from_str(json).unwrap();
         assert_eq!(c.config.on_build, ["RUN x"]);
-        let back: serde_json::Value = serde_json::from_slice(&c.to_canonical_json().unwrap()).unwrap();
+        let back: serde_json::Value =
+            serde_json::from_slice(&c.to_canonical_json().unwrap()).unwrap();
         let orig: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(back, orig);
     }

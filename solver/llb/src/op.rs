@@ -59,10 +59,13 @@ pub enum FileAction {
         /// What to copy and how.
         params: CopyParams,
     },
-    /// Write a file with inline content (a COPY heredoc source).
+    /// Write a file with inline content (a COPY heredoc source), placed at `dest` by the
+    /// same rules as a copied file named `name`.
     Mkfile {
-        /// Absolute path.
-        path: String,
+        /// Absolute destination; a trailing `/` means a directory.
+        dest: String,
+        /// The file's name (the heredoc delimiter) when `dest` is a directory.
+        name: String,
         /// The content (already expanded when the heredoc asked for it).
         data: Vec<u8>,
         /// `--chown`.
