@@ -6,3 +6,9 @@
 //! through `kiln-llb`.
 
 pub mod context;
+pub mod copy;
+pub mod export;
+pub mod layer;
+pub mod snapshot;
+pub mod solve;
+pub mod store;

@@ -1,6 +1,9 @@
 //! The build context: walking it, filtering it through `.dockerignore`, hashing what is left.
 //!
-//! Only the `.dockerignore` matcher exists so far. It knows nothing of Dockerfiles: the
-//! frontend hands over patterns (from the ignore file or `COPY --exclude`) as plain strings.
+//! It knows nothing of Dockerfiles: patterns (from the ignore file or `COPY --exclude`) and
+//! COPY source paths arrive as plain strings.
 
 pub mod dockerignore;
+pub mod hash;
+
+pub use hash::{Context, ContextError};

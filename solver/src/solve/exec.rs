@@ -1,0 +1,204 @@
+//! Running a file op: materialize what it reads, apply its actions into a fresh diff
+//! directory, and write that directory as one layer into the content store.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kiln_llb::{FileAction, FileOp, OpId};
+use oci_spec::image::Digest;
+
+use super::{Inner, LayerRecord, OpResult};
+use crate::copy::{self, CopySpec, SourceTree};
+use crate::layer::write_layer;
+
+/// Applies `file`'s actions on top of its base and stores the resulting layer.
+pub(super) fn run_file_op(
+    inner: &Inner,
+    file: &FileOp,
+    inputs: &BTreeMap<OpId, Arc<OpResult>>,
+) -> Result<LayerRecord, String> {
+    let base = &inputs[&file.base];
+    let base_rootfs = rootfs_of(inner, base)?;
+    let diff = inner.temp_dir("diff")?;
+    let out = diff.path();
+    for action in &file.actions {
+        match action {
+            FileAction::Copy { source, params } => {
+                let src = inputs
+                    .get(source)
+                    .ok_or_else(|| format!("internal: copy source op {} missing", source.0))?;
+                let spec = CopySpec {
+                    sources: params.sources.clone(),
+                    dest: params.dest.clone(),
+                    chown: params.chown.clone(),
+                    chmod: params.chmod.clone(),
+                    parents: params.parents,
+                    excludes: params.excludes.clone(),
+                    follow_symlinks_in_sources: true,
+                    unpack_archives: params.unpack_archives,
+                };
+                match &**src {
+                    OpResult::Dir { context, .. } => {
+                        let ignore = |rel: &str| context.is_ignored(rel);
+                        let tree = SourceTree {
+                            root: context.root(),
+                            ignore: Some(&ignore),
+                            ignore_has_exceptions: context.ignore_has_exceptions(),
+                            is_context: true,
+                        };
+                        copy::copy(&spec, &tree, base_rootfs.as_deref(), out)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    layers @ OpResult::Layers { .. } => {
+                        let root = rootfs_of(inner, layers)?.unwrap_or_else(|| empty_dir(inner));
+                        let tree = SourceTree {
+                            root: &root,
+                            ignore: None,
+                            ignore_has_exceptions: false,
+                            is_context: false,
+                        };
+                        copy::copy(&spec, &tree, base_rootfs.as_deref(), out)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            FileAction::Mkfile {
+                dest,
+                name,
+                data,
+                chown,
+                chmod,
+            } => {
+                copy::write_inline_file(
+                    dest,
+                    name,
+                    data,
+                    chown.as_deref(),
+                    chmod.as_deref(),
+                    base_rootfs.as_deref(),
+                    out,
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            FileAction::Mkdir { path, chown } => {
+                mkdir(path, chown.as_deref(), base_rootfs.as_deref(), out)?;
+            }
+        }
+    }
+    if let Some(base_root) = &base_rootfs {
+        keep_base_dir_metadata(out, base_root)?;
+    }
+    let mut ingest = inner
+        .store
+        .content()
+        .ingest()
+        .map_err(|e| format!("starting a layer blob: {e}"))?;
+    let info = write_layer(out, &mut ingest, &inner.opts.layer)
+        .map_err(|e| format!("writing the layer: {e}"))?;
+    let blob = ingest
+        .commit(Some(&info.digest))
+        .map_err(|e| format!("storing the layer: {e}"))?;
+    Ok(LayerRecord {
+        diff_id: info.diff_id.to_string(),
+        digest: blob.digest.to_string(),
+        size: blob.size,
+        media_type: info.media_type,
+    })
+}
+
+fn empty_dir(inner: &Inner) -> PathBuf {
+    let p = inner.store.root().join("tmp/empty");
+    let _ = std::fs::create_dir_all(&p);
+    p
+}
+
+/// The merged rootfs of a layer chain (extracted once, cached by chain id); `None` for an
+/// empty chain.
+pub(super) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, String> {
+    let layers = r.layers();
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    let mut chain = Vec::with_capacity(layers.len());
+    let mut blobs: BTreeMap<String, Digest> = BTreeMap::new();
+    for l in layers {
+        let d = l.diff_id()?;
+        blobs.insert(d.to_string(), l.digest()?);
+        chain.push(d);
+    }
+    let content = inner.store.content().clone();
+    let open = move |diff_id: &Digest| -> Result<Box<dyn Read>, crate::snapshot::SnapshotError> {
+        let blob = blobs.get(&diff_id.to_string()).ok_or_else(|| {
+            crate::snapshot::SnapshotError::other(format!("no blob for layer {diff_id}"))
+        })?;
+        let f = content
+            .open_blob(blob)
+            .map_err(|e| crate::snapshot::SnapshotError::other(e.to_string()))?;
+        Ok(Box::new(f))
+    };
+    inner
+        .snapshots
+        .rootfs(&chain, &open)
+        .map(Some)
+        .map_err(|e| format!("preparing the rootfs: {e}"))
+}
+
+/// WORKDIR: the directory and missing parents, owned by the stage's USER when one is set.
+fn mkdir(path: &str, chown: Option<&str>, base: Option<&Path>, out: &Path) -> Result<(), String> {
+    let (uid, gid) = match chown {
+        Some(spec) => copy::resolve_chown(spec, base).map_err(|e| e.to_string())?,
+        None => (0, 0),
+    };
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() {
+        return Ok(());
+    }
+    let mut cur = out.to_path_buf();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        cur.push(part);
+        if std::fs::symlink_metadata(&cur).is_err() {
+            std::fs::create_dir(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
+            std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("{}: {e}", cur.display()))?;
+            std::os::unix::fs::lchown(&cur, Some(uid), Some(gid))
+                .map_err(|e| format!("{}: {e}", cur.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Directories the diff holds only as parents of what was written keep the mode, owner and
+/// mtime they have in the base, so the layer does not silently change them.
+fn keep_base_dir_metadata(out: &Path, base: &Path) -> Result<(), String> {
+    for entry in walkdir::WalkDir::new(out).min_depth(1) {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if !entry.file_type().is_dir() {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(out) else {
+            continue;
+        };
+        let in_base = base.join(rel);
+        let Ok(meta) = std::fs::symlink_metadata(&in_base) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        let p = entry.path();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        std::os::unix::fs::lchown(p, Some(meta.uid()), Some(meta.gid()))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        let times = std::fs::FileTimes::new()
+            .set_modified(meta.modified().map_err(|e| e.to_string())?)
+            .set_accessed(meta.accessed().map_err(|e| e.to_string())?);
+        std::fs::File::open(p)
+            .and_then(|f| f.set_times(times))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! What an op produces.
+
+use kiln_llb::CacheKey;
+use oci_spec::image::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+
+/// One layer of a chain, as recorded in the cache index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    /// Digest of the uncompressed tar.
+    pub diff_id: String,
+    /// Digest of the blob.
+    pub digest: String,
+    /// Blob size.
+    pub size: u64,
+    /// Blob media type.
+    pub media_type: String,
+}
+
+impl LayerRecord {
+    /// The blob digest, parsed.
+    pub fn digest(&self) -> Result<Digest, String> {
+        Digest::try_from(self.digest.as_str()).map_err(|e| format!("{}: {e}", self.digest))
+    }
+
+    /// The diff id, parsed.
+    pub fn diff_id(&self) -> Result<Digest, String> {
+        Digest::try_from(self.diff_id.as_str()).map_err(|e| format!("{}: {e}", self.diff_id))
+    }
+}
+
+/// The result of one op.
+#[derive(Debug, Clone)]
+pub enum OpResult {
+    /// A filesystem made of layers (base first).
+    Layers {
+        /// The op's cache key.
+        key: CacheKey,
+        /// The layers.
+        layers: Vec<LayerRecord>,
+        /// For image sources, the manifest the layers came from.
+        manifest_digest: Option<Digest>,
+    },
+    /// A local directory.
+    Dir {
+        /// The op's cache key (its content is added by each reader).
+        key: CacheKey,
+        /// The context.
+        context: Context,
+    },
+}
+
+impl OpResult {
+    /// The op's key.
+    pub fn key(&self) -> &CacheKey {
+        match self {
+            OpResult::Layers { key, .. } | OpResult::Dir { key, .. } => key,
+        }
+    }
+
+    /// The layers (empty for a directory).
+    pub fn layers(&self) -> &[LayerRecord] {
+        match self {
+            OpResult::Layers { layers, .. } => layers,
+            OpResult::Dir { .. } => &[],
+        }
+    }
+}
