@@ -17,6 +17,17 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Build an image from a Dockerfile and a context directory.
+    #[command(
+        after_help = "Examples:\n  kiln build -t app:1.0 .\n  kiln build -f build/Dockerfile --target test .\n  SOURCE_DATE_EPOCH=0 kiln build -o type=oci,dest=out/ .\n  kiln build --build-context assets=../assets -t site ."
+    )]
+    Build(BuildArgs),
+    /// List the images in kiln's store.
+    Images(StoreArgs),
+    /// Give an image another name.
+    Tag(TagArgs),
+    /// Remove image names (blobs are freed by prune).
+    Rmi(RmiArgs),
     /// Parse a Dockerfile and print its syntax tree.
     #[command(
         after_help = "Examples:\n  kiln parse                       # ./Dockerfile, BuildKit's dump format\n  kiln parse --format json app.Dockerfile\n  cat Dockerfile | kiln parse -"
@@ -24,6 +35,76 @@ pub(crate) enum Command {
     Parse(ParseArgs),
     /// Print kiln's version.
     Version,
+}
+
+/// Where kiln keeps its store.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// The state directory (default: $KILN_ROOT, /var/lib/kiln for root, else
+    /// $XDG_DATA_HOME/kiln).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BuildArgs {
+    /// The build context directory (`-` reads a Dockerfile from stdin, with no context).
+    pub(crate) context: PathBuf,
+    /// The Dockerfile (default: PATH/Dockerfile; `-` reads standard input).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+    /// Name the image (repeatable), `name[:tag]`.
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub(crate) tags: Vec<String>,
+    /// Set a build-time variable (repeatable); `KEY` alone takes it from the environment.
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub(crate) build_args: Vec<String>,
+    /// Build this stage instead of the last one.
+    #[arg(long)]
+    pub(crate) target: Option<String>,
+    /// Do not use the cache.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    /// Target platform, `os/arch[/variant]`.
+    #[arg(long)]
+    pub(crate) platform: Option<String>,
+    /// Extra named contexts: `NAME=DIR` or `NAME=oci-layout://PATH[:tag|@digest]`.
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub(crate) build_contexts: Vec<String>,
+    /// Export the result: `type=oci,dest=DIR[,tar=true]`, `type=docker,dest=FILE`,
+    /// `type=local,dest=DIR`, `type=tar,dest=FILE` (repeatable).
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub(crate) outputs: Vec<String>,
+    /// Write the image id (manifest digest) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) iidfile: Option<PathBuf>,
+    /// Write build metadata (image digest, config digest, names) as JSON to this file.
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub(crate) metadata_file: Option<PathBuf>,
+    /// Print only the image id.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TagArgs {
+    /// An existing image name or id.
+    pub(crate) source: String,
+    /// The new name.
+    pub(crate) target: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RmiArgs {
+    /// Image names to remove.
+    #[arg(required = true)]
+    pub(crate) names: Vec<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }
 
 #[derive(Debug, clap::Args)]

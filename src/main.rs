@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod source;
+mod time;
 
 use std::process::ExitCode;
 

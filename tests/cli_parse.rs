@@ -10,13 +10,22 @@ fn kiln(args: &[&str], stdin: Option<&str>) -> Output {
     cmd.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("NO_COLOR")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
         use std::io::Write as _;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     child.wait_with_output().unwrap()
 }
@@ -39,8 +48,16 @@ fn buildkit_dump_equals_every_conformance_result() {
     assert_eq!(cases.len(), 33, "expected the 33 BuildKit parser cases");
     for case in cases {
         let file = case.join("Dockerfile");
-        let out = kiln(&["parse", "--format", "buildkit", file.to_str().unwrap()], None);
-        assert!(out.status.success(), "{}: {}", case.display(), String::from_utf8_lossy(&out.stderr));
+        let out = kiln(
+            &["parse", "--format", "buildkit", file.to_str().unwrap()],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            case.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let want = std::fs::read(case.join("result")).unwrap();
         assert!(
             out.stdout == want,
@@ -56,7 +73,10 @@ fn buildkit_dump_equals_every_conformance_result() {
 fn stdin_and_default_format() {
     let out = kiln(&["parse", "-"], Some("from a\nrun echo hi\n"));
     assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "(from \"a\")\n(run \"echo hi\")\n");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "(from \"a\")\n(run \"echo hi\")\n"
+    );
 }
 
 #[test]
@@ -70,13 +90,28 @@ fn default_file_is_dockerfile_in_the_current_directory() {
         .output()
         .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "(from \"scratch\")\n");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "(from \"scratch\")\n"
+    );
 }
 
 #[test]
 fn json_lists_typed_instructions_with_spans_and_stages() {
-    let out = kiln(&["parse", "--format", "json", "examples/multi-stage/Dockerfile"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kiln(
+        &[
+            "parse",
+            "--format",
+            "json",
+            "examples/multi-stage/Dockerfile",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let insts = doc["instructions"].as_array().unwrap();
     assert_eq!(insts[1]["instruction"], "from");
@@ -109,7 +144,10 @@ fn invalid_utf8_names_line_and_column() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("Dockerfile:2:10: the Dockerfile is not valid UTF-8 (byte 0xff)"), "{err}");
+    assert!(
+        err.contains("Dockerfile:2:10: the Dockerfile is not valid UTF-8 (byte 0xff)"),
+        "{err}"
+    );
 }
 
 #[test]

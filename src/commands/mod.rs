@@ -1,17 +1,25 @@
 //! One module per subcommand; `run` dispatches.
 
+mod build;
+mod images;
+mod outputs;
 mod parse;
+mod progress;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, StoreArgs};
 
 /// Runs the chosen subcommand and returns the process exit code.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Parse(args) => parse::run(&args),
+        Command::Build(args) => build::run(&args),
+        Command::Images(args) => images::list(&args),
+        Command::Tag(args) => images::tag(&args),
+        Command::Rmi(args) => images::rmi(&args),
         Command::Version => {
             crate::commands::print_stdout(&format!("kiln {}\n", env!("CARGO_PKG_VERSION")))?;
             Ok(ExitCode::SUCCESS)
@@ -36,4 +44,15 @@ pub(crate) fn report(diag: &kiln_frontend::diagnostics::Diagnostic, file: &str, 
     {
         eprintln!("{report:?}");
     }
+}
+
+/// Opens the store at `--root`, else the default root.
+pub(crate) fn open_store(args: &StoreArgs) -> Result<kiln_solver::store::Store> {
+    use anyhow::Context as _;
+    let root = match &args.root {
+        Some(r) => r.clone(),
+        None => kiln_solver::store::default_root()?,
+    };
+    kiln_solver::store::Store::open(&root)
+        .with_context(|| format!("opening the store at {}", root.display()))
 }

@@ -1,0 +1,248 @@
+//! `kiln build`: parse, lower, solve, commit the image, tag it and export it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use kiln_frontend::diagnostics::Diagnostic;
+use kiln_frontend::lower::{BaseImages, LowerOptions, lower};
+use kiln_frontend::parser;
+use kiln_frontend::scope::{BuildOptions, Platform};
+use kiln_frontend::span::Span;
+use kiln_llb::{ImageConfig, Source};
+use kiln_solver::context::Context;
+use kiln_solver::layer::LayerOptions;
+use kiln_solver::solve::{Progress, SolveError, SolveOptions, Solver, commit_image};
+use kiln_solver::store::Store;
+
+use crate::cli::BuildArgs;
+use crate::commands::{open_store, outputs, print_stdout, progress, report};
+use crate::source::{DockerfileSource, read_dockerfile};
+use crate::time;
+
+/// Base image configs come from kiln's own store.
+struct StoreImages<'a>(&'a Store);
+
+impl BaseImages for StoreImages<'_> {
+    fn config(&self, source: &Source) -> Result<ImageConfig, String> {
+        kiln_solver::solve::resolve_image(self.0, source).map(|r| r.config)
+    }
+}
+
+pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let store = open_store(&args.store)?;
+    let (dockerfile, context_dir) = locate(args)?;
+    let src = read_dockerfile(&dockerfile)?;
+    let parsed = match parser::parse(&src.text) {
+        Ok(p) => p,
+        Err(d) => {
+            report(&d, &src.name, &src.text);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let epoch = time::source_date_epoch()?;
+    let build = build_options(args)?;
+    let (named_dirs, aliases) = named_contexts(&args.build_contexts)?;
+    let dir_names: Vec<String> = named_dirs.keys().cloned().collect();
+    let lower_opts = LowerOptions {
+        build: &build,
+        file: &src.name,
+        created: Some(time::rfc3339(epoch.unwrap_or_else(time::now))),
+        named_contexts: &dir_names,
+        context_aliases: &aliases,
+    };
+    let lowered = match lower(&parsed, &src.text, &lower_opts, &StoreImages(&store)) {
+        Ok(l) => l,
+        Err(d) => {
+            report(&d, &src.name, &src.text);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut contexts = BTreeMap::new();
+    let df_path = (dockerfile != Path::new("-")).then_some(dockerfile.as_path());
+    match &context_dir {
+        Some(dir) => {
+            contexts.insert("context".to_owned(), Context::open(dir, df_path)?);
+        }
+        None => {
+            let empty = store.root().join("tmp/empty-context");
+            std::fs::create_dir_all(&empty)
+                .with_context(|| format!("creating {}", empty.display()))?;
+            contexts.insert("context".to_owned(), Context::open(&empty, None)?);
+        }
+    }
+    for (name, dir) in &named_dirs {
+        contexts.insert(name.clone(), Context::open(dir, None)?);
+    }
+    let solve_opts = SolveOptions {
+        contexts,
+        no_cache: args.no_cache,
+        layer: LayerOptions {
+            source_date_epoch: epoch,
+            ..LayerOptions::default()
+        },
+    };
+    let (progress, rx) = Progress::channel();
+    let printer = progress::spawn_plain(rx, args.quiet);
+    let solver = Solver::new(
+        store.clone(),
+        lowered.definition.clone(),
+        solve_opts,
+        progress,
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the scheduler")?;
+    let result = runtime.block_on(solver.solve(lowered.target));
+    drop(solver);
+    let stats = printer.join().unwrap_or_default();
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            report_solve_error(&e, &lowered.definition, &src);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let image = commit_image(&store, lowered.config.clone(), result.layers())
+        .map_err(anyhow::Error::msg)?;
+    let mut names = Vec::new();
+    for tag in &args.tags {
+        let full = store
+            .images()
+            .tag(tag, &image.manifest_digest)
+            .with_context(|| format!("tagging {tag}"))?;
+        names.push(kiln_solver::store::familiar_name(&full));
+    }
+    for spec in &args.outputs {
+        outputs::export(
+            &store,
+            solver_snapshots(&store)?,
+            spec,
+            &image,
+            result.layers(),
+            &args.tags,
+        )?;
+    }
+    let id = image.manifest_digest.to_string();
+    if let Some(path) = &args.iidfile {
+        write_atomic(path, id.as_bytes())?;
+    }
+    if let Some(path) = &args.metadata_file {
+        let meta = serde_json::json!({
+            "containerimage.digest": id,
+            "containerimage.config.digest": image.config_digest.to_string(),
+            "image.name": names.join(","),
+        });
+        write_atomic(path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    }
+    if args.quiet {
+        print_stdout(&format!("{id}\n"))?;
+    } else {
+        progress::summary(&names, &image, &stats, started.elapsed());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn solver_snapshots(store: &Store) -> Result<kiln_solver::snapshot::Snapshots> {
+    kiln_solver::snapshot::Snapshots::open(store.root())
+        .map_err(|e| anyhow::anyhow!("snapshots: {e}"))
+}
+
+/// The Dockerfile path and the context directory (`None` when the context is `-`).
+fn locate(args: &BuildArgs) -> Result<(PathBuf, Option<PathBuf>)> {
+    if args.context == Path::new("-") {
+        if args.file.as_deref().is_some_and(|f| f != Path::new("-")) {
+            bail!("with a context of `-` the Dockerfile is read from standard input; drop -f");
+        }
+        return Ok((PathBuf::from("-"), None));
+    }
+    if !args.context.is_dir() {
+        bail!(
+            "build context {} is not a directory",
+            args.context.display()
+        );
+    }
+    let file = match &args.file {
+        Some(f) => f.clone(),
+        None => args.context.join("Dockerfile"),
+    };
+    Ok((file, Some(args.context.clone())))
+}
+
+fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
+    let mut build = BuildOptions {
+        target: args.target.clone(),
+        ..BuildOptions::default()
+    };
+    if let Some(p) = &args.platform {
+        build.target_platform =
+            Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+    }
+    for a in &args.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                build.build_args.insert(k.to_owned(), v.to_owned());
+            }
+            None => {
+                // `--build-arg KEY` takes the value from the environment, or is ignored.
+                if let Ok(v) = std::env::var(a) {
+                    build.build_args.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    Ok(build)
+}
+
+type NamedContexts = (BTreeMap<String, PathBuf>, Vec<(String, String)>);
+
+/// `--build-context NAME=DIR` (a directory) or `NAME=oci-layout://…` (an image).
+fn named_contexts(specs: &[String]) -> Result<NamedContexts> {
+    let mut dirs = BTreeMap::new();
+    let mut aliases = Vec::new();
+    for spec in specs {
+        let Some((name, value)) = spec.split_once('=') else {
+            bail!("--build-context {spec:?}: expected NAME=VALUE");
+        };
+        if value.starts_with("oci-layout://") || value.starts_with("docker-image://") {
+            let value = value.strip_prefix("docker-image://").unwrap_or(value);
+            aliases.push((name.to_owned(), value.to_owned()));
+        } else {
+            let dir = PathBuf::from(value);
+            if !dir.is_dir() {
+                bail!("--build-context {name}={value}: not a directory");
+            }
+            dirs.insert(name.to_owned(), dir);
+        }
+    }
+    Ok((dirs, aliases))
+}
+
+fn report_solve_error(e: &SolveError, def: &kiln_llb::Definition, src: &DockerfileSource) {
+    let (message, span) = match e {
+        SolveError::Op { op, .. } => {
+            let span = def
+                .locations
+                .get(*op)
+                .map(|l| Span::new(l.span.0, l.span.1))
+                .unwrap_or_default();
+            (e.to_string(), span)
+        }
+        SolveError::Definition(_) => (e.to_string(), Span::default()),
+    };
+    report(&Diagnostic::error(message, span), &src.name, &src.text);
+}
+
+/// Writes through a temp file and a rename, so readers never see half a file.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

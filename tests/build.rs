@@ -1,0 +1,554 @@
+//! `kiln build` end to end: real images from the busybox fixture, checked with independent
+//! tools (umoci, skopeo, oci-image-tool), caching, determinism, outputs and bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{Tmp, busybox, describe, kiln, kiln_env, tool, write_files};
+
+const APP: &str = r#"# syntax=docker/dockerfile:1
+FROM busybox AS builder
+WORKDIR /src
+COPY hello.sh .
+COPY --chown=app:staff data/ /data/
+
+FROM busybox
+ARG GREETING=hi
+ENV G=$GREETING
+COPY --from=builder /src/hello.sh /usr/local/bin/hello
+COPY --from=builder /data /data
+COPY --chmod=0600 <<EOF /etc/motd
+welcome $G
+EOF
+COPY links/ /links/
+USER app
+WORKDIR /home/app
+EXPOSE 8080 53/udp
+LABEL org.example.title="app" org.example.n=1
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s CMD ["hello"]
+ENTRYPOINT ["/usr/local/bin/hello"]
+CMD ["--verbose"]
+"#;
+
+fn app_context(dir: &Path) {
+    write_files(
+        dir,
+        &[
+            ("Dockerfile", APP),
+            ("hello.sh", "#!/bin/sh\necho hello\n"),
+            ("data/x", "x\n"),
+            ("data/secret.key", "do not ship\n"),
+            ("data/keep.key", "re-included\n"),
+            ("links/target.txt", "t\n"),
+            (".dockerignore", "data/*.key\n!data/keep.key\n"),
+        ],
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.join("hello.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("target.txt", dir.join("links/link")).unwrap();
+    std::fs::hard_link(dir.join("links/target.txt"), dir.join("links/hard")).unwrap();
+}
+
+#[test]
+fn multi_stage_image_checked_by_independent_tools() {
+    let t = Tmp::new("app");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    app_context(&ctx);
+    let oci = t.join("oci");
+    let meta = t.join("meta.json");
+    let iid = t.join("iid");
+    kiln(
+        &root,
+        &[
+            "build",
+            "-t",
+            "app:1.0",
+            "-t",
+            "app:latest",
+            "-o",
+            &format!("type=oci,dest={}", oci.display()),
+            "--iidfile",
+            iid.to_str().unwrap(),
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+
+    // oci-image-tool validates the layout, manifest and config against the OCI schemas.
+    tool(
+        "oci-image-tool",
+        &[
+            "validate",
+            "--type",
+            "image",
+            "--ref",
+            "name=1.0",
+            oci.to_str().unwrap(),
+        ],
+    )
+    .ok();
+
+    // skopeo reads the raw config as any registry client would (--raw keeps Docker's
+    // fields, such as Healthcheck, that the OCI types drop).
+    let cfg = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            "--raw",
+            &format!("oci:{}:1.0", oci.display()),
+        ],
+    )
+    .ok();
+    let cfg: serde_json::Value = serde_json::from_str(&cfg.stdout).unwrap();
+    let c = &cfg["config"];
+    assert_eq!(c["User"], "app");
+    assert_eq!(c["WorkingDir"], "/home/app");
+    assert_eq!(c["Env"], serde_json::json!(["PATH=/bin", "G=hi"]));
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/usr/local/bin/hello"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["--verbose"]));
+    assert_eq!(
+        c["ExposedPorts"],
+        serde_json::json!({"8080/tcp": {}, "53/udp": {}})
+    );
+    assert_eq!(c["Labels"]["org.example.title"], "app");
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "hello"])
+    );
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000u64);
+    let history: Vec<&str> = cfg["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert!(
+        history.contains(&"COPY /src/hello.sh /usr/local/bin/hello # buildkit"),
+        "{history:?}"
+    );
+    assert!(
+        history.contains(&"COPY --chmod=0600 <<EOF /etc/motd # buildkit"),
+        "{history:?}"
+    );
+    let layers = cfg["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .count();
+    assert_eq!(layers, cfg["rootfs"]["diff_ids"].as_array().unwrap().len());
+
+    // umoci unpacks the layers as a runtime would; compare the tree.
+    let bundle = t.join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:1.0", oci.display()),
+            bundle.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let rootfs = bundle.join("rootfs");
+    let expect = [
+        (
+            "/usr/local/bin/hello",
+            "755 0:0 file:#!/bin/sh\necho hello\n",
+        ),
+        // COPY --from copies /data's contents into a /data it creates (0:0, as BuildKit's
+        // CopyDirContentsOnly does); the files keep the owner they had in the builder stage.
+        ("/data", "755 0:0 dir"),
+        ("/data/x", "644 1000:50 file:x\n"),
+        ("/data/keep.key", "644 1000:50 file:re-included\n"),
+        ("/etc/motd", "600 0:0 file:welcome hi\n"),
+        ("/links/link", "777 0:0 link->target.txt"),
+        ("/links/target.txt", "644 0:0 file:t\n"),
+        ("/bin/sh", "777 0:0 link->busybox"),
+        ("/tmp", "1777 0:0 dir"),
+        ("/home/app", "755 0:0 dir"),
+    ];
+    for (path, want) in expect {
+        assert_eq!(describe(&rootfs, path), want, "{path}");
+    }
+    assert!(
+        !rootfs.join("data/secret.key").exists(),
+        ".dockerignore'd file shipped"
+    );
+    use std::os::unix::fs::MetadataExt as _;
+    let ino = |p: &str| std::fs::metadata(rootfs.join(p)).unwrap().ino();
+    assert_eq!(
+        ino("links/hard"),
+        ino("links/target.txt"),
+        "hardlink not kept"
+    );
+
+    // The image is in the store under both names; iidfile and metadata agree.
+    let id = std::fs::read_to_string(&iid).unwrap();
+    let images = kiln(&root, &["images"]).ok().stdout;
+    assert!(images.contains("app") && images.contains("1.0") && images.contains("latest"));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    assert_eq!(meta["containerimage.digest"], id.as_str());
+    assert!(
+        meta["containerimage.config.digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+}
+
+#[test]
+fn rebuild_is_fully_cached_and_a_changed_file_reruns_only_its_readers() {
+    let t = Tmp::new("cache");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nLABEL x=1\n",
+            ),
+            ("a.txt", "a"),
+            ("b.txt", "b"),
+        ],
+    );
+    let c = ctx.to_str().unwrap();
+    let first = kiln(&root, &["build", "-t", "c", c]).ok();
+    assert_eq!(first.counts(), (1, 2), "{}", first.stderr);
+    let second = kiln(&root, &["build", "-t", "c", c]).ok();
+    assert_eq!(
+        second.counts(),
+        (3, 0),
+        "every step cached:\n{}",
+        second.stderr
+    );
+    std::fs::write(ctx.join("b.txt"), "changed").unwrap();
+    let third = kiln(&root, &["build", "-t", "c", c]).ok();
+    assert_eq!(
+        third.counts(),
+        (2, 1),
+        "only COPY b.txt reruns:\n{}",
+        third.stderr
+    );
+    assert!(
+        third.stderr.contains("COPY b.txt /b.txt\n#3 DONE"),
+        "{}",
+        third.stderr
+    );
+    let nocache = kiln(&root, &["build", "--no-cache", "-t", "c", c]).ok();
+    assert_eq!(nocache.counts(), (1, 2), "{}", nocache.stderr);
+}
+
+#[test]
+fn source_date_epoch_gives_one_digest_from_empty_stores() {
+    let t = Tmp::new("repro");
+    let ctx = t.join("ctx");
+    app_context(&ctx);
+    let mut ids = Vec::new();
+    for store in ["s1", "s2"] {
+        let root = t.join(store);
+        let env = [("SOURCE_DATE_EPOCH", "1700000000")];
+        let bb = t.join(&format!("bb-{store}"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox/make-context.sh");
+        assert!(
+            std::process::Command::new("bash")
+                .arg(&script)
+                .arg(&bb)
+                .status()
+                .unwrap()
+                .success()
+        );
+        kiln_env(
+            &root,
+            &["build", "-q", "-t", "busybox", bb.to_str().unwrap()],
+            &env,
+        )
+        .ok();
+        let run = kiln_env(&root, &["build", "-q", ctx.to_str().unwrap()], &env).ok();
+        ids.push(run.stdout.trim().to_owned());
+    }
+    assert!(ids[0].starts_with("sha256:"));
+    assert_eq!(ids[0], ids[1]);
+}
+
+#[test]
+fn outputs_docker_local_tar_and_oci_tar() {
+    let t = Tmp::new("outputs");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY f /srv/f\n"),
+            ("f", "data\n"),
+        ],
+    );
+    let (docker, local, tarf, ocitar) = (
+        t.join("img.tar"),
+        t.join("local"),
+        t.join("rootfs.tar"),
+        t.join("oci.tar"),
+    );
+    kiln(
+        &root,
+        &[
+            "build",
+            "-t",
+            "out:1",
+            "-o",
+            &format!("type=docker,dest={}", docker.display()),
+            "-o",
+            &format!("type=local,dest={}", local.display()),
+            "-o",
+            &format!("type=tar,dest={}", tarf.display()),
+            "-o",
+            &format!("type=oci,dest={},tar=true", ocitar.display()),
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(local.join("srv/f")).unwrap(),
+        "data\n"
+    );
+    assert!(local.join("bin/busybox").is_file());
+    let listing = tool("tar", &["-tf", tarf.to_str().unwrap()]).ok().stdout;
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "srv/f"),
+        "{listing}"
+    );
+    // docker-archive: skopeo reads it the way docker load would.
+    let cfg = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            &format!("docker-archive:{}", docker.display()),
+        ],
+    )
+    .ok();
+    assert!(
+        cfg.stdout.contains("COPY f /srv/f # buildkit"),
+        "{}",
+        cfg.stdout
+    );
+    let cfg = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            &format!("oci-archive:{}:1", ocitar.display()),
+        ],
+    )
+    .ok();
+    assert!(
+        cfg.stdout.contains("COPY f /srv/f # buildkit"),
+        "{}",
+        cfg.stdout
+    );
+}
+
+#[test]
+fn images_tag_and_rmi() {
+    let t = Tmp::new("tags");
+    let root = t.join("root");
+    busybox(&root, &t);
+    kiln(
+        &root,
+        &["tag", "busybox", "registry.local:5000/tools/bb:v1"],
+    )
+    .ok();
+    let list = kiln(&root, &["images"]).ok().stdout;
+    assert!(
+        list.contains("registry.local:5000/tools/bb") && list.contains("v1"),
+        "{list}"
+    );
+    kiln(&root, &["rmi", "registry.local:5000/tools/bb:v1"]).ok();
+    let list = kiln(&root, &["images"]).ok().stdout;
+    assert!(!list.contains("registry.local"), "{list}");
+    let err = kiln(&root, &["rmi", "nope:1"]).failed();
+    assert!(err.stderr.contains("nope"), "{}", err.stderr);
+}
+
+#[test]
+fn from_oci_layout_and_named_build_contexts() {
+    let t = Tmp::new("sources");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let layout = t.join("layout");
+    let base_ctx = t.join("base");
+    write_files(
+        &base_ctx,
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY base.txt /\n"),
+            ("base.txt", "base\n"),
+        ],
+    );
+    kiln(
+        &root,
+        &[
+            "build",
+            "-o",
+            &format!("type=oci,dest={},name=base:1", layout.display()),
+            base_ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    // A second store builds FROM the layout: blobs are imported and verified.
+    let root2 = t.join("root2");
+    let assets = t.join("assets");
+    write_files(&assets, &[("logo.svg", "<svg/>\n")]);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM oci-layout://{}:1\nCOPY --from=assets logo.svg /srv/\nCOPY --from=bb /bin/busybox /bb\n",
+                layout.display()
+            ),
+        )],
+    );
+    let out = t.join("out");
+    kiln(
+        &root2,
+        &[
+            "build",
+            "--build-context",
+            &format!("assets={}", assets.display()),
+            "--build-context",
+            &format!("bb=oci-layout://{}:1", layout.display()),
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("base.txt")).unwrap(),
+        "base\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("srv/logo.svg")).unwrap(),
+        "<svg/>\n"
+    );
+    assert!(out.join("bb").is_file());
+}
+
+#[test]
+fn add_extracts_local_archives_and_copy_does_not() {
+    let t = Tmp::new("add");
+    let root = t.join("root");
+    let ctx = t.join("ctx");
+    write_files(&ctx, &[("src/inner/file.txt", "inside\n")]);
+    let made = std::process::Command::new("tar")
+        .args(["-czf", "a.tar.gz", "-C", "src", "inner"])
+        .current_dir(&ctx)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM scratch\nADD a.tar.gz /x/\nCOPY a.tar.gz /y/\n",
+        )],
+    );
+    let out = t.join("out");
+    kiln(
+        &root,
+        &[
+            "build",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("x/inner/file.txt")).unwrap(),
+        "inside\n"
+    );
+    assert!(out.join("y/a.tar.gz").is_file());
+}
+
+/// Each bad input fails with exit code 1, a located error naming the culprit, and leaves
+/// no image tagged.
+#[test]
+fn bad_inputs_fail_located_and_tag_nothing() {
+    let t = Tmp::new("bad");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let corrupt = t.join("corrupt-layout");
+    write_files(
+        &corrupt,
+        &[
+            ("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"),
+            ("index.json", "{not json"),
+        ],
+    );
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "missing",
+            "FROM busybox\nCOPY nothere.txt /\n".into(),
+            "nothere.txt",
+        ),
+        ("parent", "FROM busybox\nCOPY ../x /\n".into(), "../x"),
+        ("symlink", "FROM busybox\nCOPY escape /\n".into(), "escape"),
+        (
+            "unknown-from",
+            "FROM busybox\nCOPY --from=nosuchimage /x /\n".into(),
+            "nosuchimage",
+        ),
+        ("unknown-base", "FROM nosuchbase:1\n".into(), "nosuchbase:1"),
+        (
+            "corrupt-layout",
+            format!("FROM oci-layout://{}\n", corrupt.display()),
+            "index.json",
+        ),
+    ];
+    for (name, dockerfile, culprit) in cases {
+        let ctx = t.join(&format!("ctx-{name}"));
+        write_files(&ctx, &[("Dockerfile", &dockerfile)]);
+        std::os::unix::fs::symlink("/etc/passwd", ctx.join("escape")).unwrap();
+        let tag = format!("bad-{name}:1");
+        let run = kiln(&root, &["build", "-t", &tag, ctx.to_str().unwrap()]).failed();
+        assert!(
+            run.stderr.contains(culprit),
+            "{name}: error does not name {culprit}:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("Dockerfile:"),
+            "{name}: error not located:\n{}",
+            run.stderr
+        );
+        let images = kiln(&root, &["images"]).ok().stdout;
+        assert!(
+            !images.contains(&format!("bad-{name}")),
+            "{name}: tagged anyway"
+        );
+    }
+    // The store still works after all of that.
+    let ctx = t.join("ctx-good");
+    write_files(
+        &ctx,
+        &[("Dockerfile", "FROM busybox\nCOPY ok /\n"), ("ok", "ok")],
+    );
+    kiln(&root, &["build", "-t", "good:1", ctx.to_str().unwrap()]).ok();
+}

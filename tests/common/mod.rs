@@ -1,0 +1,161 @@
+//! Shared helpers for the end-to-end tests: temp dirs, running kiln, the busybox fixture.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A temp directory removed at the end of the test.
+pub struct Tmp(pub PathBuf);
+
+impl Tmp {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "kiln-e2e-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Tmp(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The result of a kiln run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "kiln failed:\n{}", self.stderr);
+        self
+    }
+
+    pub fn failed(self) -> Self {
+        assert_eq!(
+            self.code, 1,
+            "kiln should have failed with 1:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Lines like `#3 CACHED`: how many steps were cached and how many ran.
+    pub fn counts(&self) -> (usize, usize) {
+        let cached = self
+            .stderr
+            .lines()
+            .filter(|l| l.ends_with(" CACHED"))
+            .count();
+        let ran = self.stderr.lines().filter(|l| l.contains(" DONE ")).count();
+        (cached, ran)
+    }
+}
+
+fn output(out: Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs kiln with `--root` set to `root` (for subcommands that take it).
+pub fn kiln(root: &Path, args: &[&str]) -> Run {
+    kiln_env(root, args, &[])
+}
+
+pub fn kiln_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    cmd.args(args)
+        .arg("--root")
+        .arg(root)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("KILN_ROOT")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    output(cmd.output().unwrap())
+}
+
+/// Runs an external tool, which must be installed (`bash .ci/setup` installs them).
+pub fn tool(name: &str, args: &[&str]) -> Run {
+    let out = Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e}: install it with `bash .ci/setup`"));
+    output(out)
+}
+
+/// Builds the busybox base image (fixtures/busybox) into `root` as `busybox:latest`.
+pub fn busybox(root: &Path, work: &Tmp) {
+    let ctx = work.join("busybox-context");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox/make-context.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    kiln(
+        root,
+        &["build", "-q", "-t", "busybox:latest", ctx.to_str().unwrap()],
+    )
+    .ok();
+}
+
+/// Writes files (parents created) under `dir`: `(relative path, content)`.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (rel, content) in files {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+    }
+}
+
+/// One entry of an unpacked tree: type, mode, uid, gid and content or link target.
+pub fn describe(root: &Path, rel: &str) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let p = root.join(rel.trim_start_matches('/'));
+    let m = std::fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let kind = if m.file_type().is_symlink() {
+        format!("link->{}", std::fs::read_link(&p).unwrap().display())
+    } else if m.is_dir() {
+        "dir".to_owned()
+    } else {
+        format!(
+            "file:{}",
+            String::from_utf8_lossy(&std::fs::read(&p).unwrap())
+        )
+    };
+    format!("{:o} {}:{} {kind}", m.mode() & 0o7777, m.uid(), m.gid())
+}
