@@ -32,9 +32,7 @@ fn path(p: &Path) -> &str {
 
 #[test]
 fn skopeo_reads_every_export() {
-    if !installed("skopeo") {
-        return;
-    }
+    assert!(installed("skopeo"), "skopeo is missing: run `bash .ci/setup`");
     let dir = TestDir::new("skopeo");
     let store = ContentStore::open(&dir.path().join("store")).unwrap();
     let image = build(&store, &[&[("etc/a", b"1")], &[("etc/b", b"2")]], None);
@@ -108,9 +106,7 @@ fn skopeo_reads_every_export() {
 
 #[test]
 fn umoci_unpacks_layout() {
-    if !installed("umoci") {
-        return;
-    }
+    assert!(installed("umoci"), "umoci is missing: run `bash .ci/setup`");
     let dir = TestDir::new("umoci");
     let store = ContentStore::open(&dir.path().join("store")).unwrap();
     let image = build(&store, &[&[("etc/a", b"1")], &[("etc/b", b"2")]], None);
