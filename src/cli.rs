@@ -84,6 +84,16 @@ pub(crate) struct BuildArgs {
     /// Print only the image id.
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
+    /// A secret for RUN --mount=type=secret: `id=NAME,src=PATH` or `id=NAME,env=VAR`.
+    #[arg(long = "secret", value_name = "id=NAME,src=PATH|env=VAR")]
+    pub(crate) secrets: Vec<String>,
+    /// An SSH agent for RUN --mount=type=ssh: `default` (from $SSH_AUTH_SOCK) or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    pub(crate) ssh: Vec<String>,
+    /// How RUN steps are executed: the built-in sandbox (default) or an OCI runtime such as
+    /// `runc` ($KILN_RUNTIME).
+    #[arg(long, env = "KILN_RUNTIME", value_name = "sandbox|runc|PATH")]
+    pub(crate) runtime: Option<String>,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
 }

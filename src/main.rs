@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod signals;
 mod source;
 mod time;
 
@@ -15,7 +16,9 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     install_report_style();
     let cli = cli::Cli::parse();
+    signals::install();
     match commands::run(cli) {
+        Ok(_) if kiln_solver::cancel::is_cancelled() => ExitCode::from(130),
         Ok(code) => code,
         Err(e) => {
             #[allow(clippy::print_stderr)] // the last resort for errors that carry no source

@@ -5,8 +5,10 @@
 //! client and the exporters. It must never see Dockerfile syntax: everything it knows arrives
 //! through `kiln-llb`.
 
+pub mod cancel;
 pub mod context;
 pub mod copy;
+pub mod executor;
 pub mod export;
 pub mod layer;
 pub mod snapshot;

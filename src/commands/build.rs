@@ -84,6 +84,15 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             source_date_epoch: epoch,
             ..LayerOptions::default()
         },
+        executor: match crate::commands::executor_for(args.runtime.as_deref()) {
+            Ok(e) => Some(e),
+            // An explicit --runtime that cannot be used is an error now; without one, only a
+            // RUN step needs an executor and it reports the problem itself.
+            Err(e) if args.runtime.is_some() => anyhow::bail!("--runtime: {e}"),
+            Err(_) => None,
+        },
+        secrets: secrets(&args.secrets)?,
+        ssh: ssh_agents(&args.ssh)?,
     };
     let (progress, rx) = Progress::channel();
     let printer = progress::spawn_plain(rx, args.quiet);
@@ -196,6 +205,57 @@ fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
         }
     }
     Ok(build)
+}
+
+/// `--secret id=NAME,src=PATH` (also `source=`, `type=file`) or `id=NAME,env=VAR`.
+fn secrets(specs: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let mut id = None;
+        let mut src = None;
+        let mut env = None;
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_owned()),
+                Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+                Some(("env", v)) => env = Some(v.to_owned()),
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("--secret {spec:?}: unknown field {field:?}"),
+            }
+        }
+        let id = id
+            .or_else(|| env.clone())
+            .with_context(|| format!("--secret {spec:?}: id= is required"))?;
+        let value = match (src, env) {
+            (Some(path), _) => std::fs::read(&path)
+                .with_context(|| format!("--secret id={id}: reading {}", path.display()))?,
+            (None, Some(var)) => std::env::var(&var)
+                .with_context(|| {
+                    format!("--secret id={id}: environment variable {var} is not set")
+                })?
+                .into_bytes(),
+            (None, None) => bail!("--secret {spec:?}: give src=PATH or env=VAR"),
+        };
+        out.insert(id, value);
+    }
+    Ok(out)
+}
+
+/// `--ssh default` (the agent at $SSH_AUTH_SOCK) or `--ssh ID=SOCKET`.
+fn ssh_agents(specs: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let (id, sock) = match spec.split_once('=') {
+            Some((id, path)) => (id.to_owned(), PathBuf::from(path)),
+            None => {
+                let sock = std::env::var_os("SSH_AUTH_SOCK")
+                    .with_context(|| format!("--ssh {spec}: SSH_AUTH_SOCK is not set"))?;
+                (spec.clone(), PathBuf::from(sock))
+            }
+        };
+        out.insert(id, sock);
+    }
+    Ok(out)
 }
 
 type NamedContexts = (BTreeMap<String, PathBuf>, Vec<(String, String)>);

@@ -56,3 +56,10 @@ pub(crate) fn open_store(args: &StoreArgs) -> Result<kiln_solver::store::Store> 
     kiln_solver::store::Store::open(&root)
         .with_context(|| format!("opening the store at {}", root.display()))
 }
+
+/// The executor `--runtime` names (wired to the built-in sandbox and runc once they land).
+pub(crate) fn executor_for(
+    _runtime: Option<&str>,
+) -> Result<std::sync::Arc<dyn kiln_solver::executor::Executor>, String> {
+    Err("no executor yet".to_owned())
+}

@@ -5,6 +5,7 @@
 
 mod history;
 mod paths;
+mod run;
 
 use kiln_llb::{
     CopyParams, Definition, FileAction, FileOp, Healthcheck, History, ImageConfig, Op, OpId,
@@ -167,6 +168,18 @@ fn env_pairs(config: &ImageConfig) -> Vec<(String, String)> {
         .collect()
 }
 
+impl StageState {
+    /// The ENV value of `key` in this stage, which shadows an ARG of the same name.
+    fn scope_env_value(&self, key: &str) -> Option<String> {
+        self.scope
+            .env()
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+}
+
 impl<'a> Lowering<'a> {
     fn location(&self, name: String, span: Span) -> SourceLocation {
         SourceLocation {
@@ -311,13 +324,7 @@ impl<'a> Lowering<'a> {
             Instruction::From(f) => {
                 return Err(Diagnostic::error("FROM inside a stage", f.span));
             }
-            Instruction::Run(r) => {
-                return Err(Diagnostic::error(
-                    "RUN is not supported by this version of kiln build yet",
-                    r.span,
-                )
-                .with_hint("RUN steps need the sandbox executor, which lands next; `kiln parse` accepts them"));
-            }
+            Instruction::Run(r) => self.run(st, r, refs)?,
             Instruction::Env(e) => {
                 let before = st.scope.clone();
                 let mut msg = String::from("ENV");

@@ -173,9 +173,55 @@ fn unknown_base_image_is_located() {
 }
 
 #[test]
-fn run_is_refused_for_now() {
-    let e = lower_src("FROM scratch\nRUN true\n", &BuildOptions::default()).unwrap_err();
-    assert!(e.message.contains("RUN is not supported"));
+fn run_lowers_to_exec_with_env_user_cwd_and_history() {
+    let src = "FROM busybox\nARG V=1\nENV E=e\nUSER app\nWORKDIR /w\n\
+               RUN --network=none --mount=type=cache,target=/c echo $V\n\
+               RUN [\"/bin/true\"]\nRUN <<EOF\n#!/bin/sh\necho hi\nEOF\n";
+    let l = lower_src(src, &BuildOptions::default()).unwrap();
+    let execs: Vec<&kiln_llb::ExecOp> = l
+        .definition
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Exec(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(execs.len(), 3);
+    let e = execs[0];
+    assert_eq!(e.args, ["/bin/sh", "-c", "echo $V"]);
+    assert_eq!(e.env, ["V=1", "PATH=/bin", "E=e"]);
+    assert_eq!((e.user.as_str(), e.cwd.as_str()), ("app", "/w"));
+    assert_eq!(e.network, kiln_llb::NetworkMode::None);
+    assert!(
+        matches!(&e.mounts[0], kiln_llb::ExecMount::Cache { id, target, .. } if id == "/c" && target == "/c")
+    );
+    assert_eq!(execs[1].args, ["/bin/true"]);
+    assert_eq!(execs[2].args, ["/bin/sh", "-c", "/dev/pipes/EOF"]);
+    let by: Vec<&str> = l
+        .config
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect();
+    assert!(
+        by.contains(&"RUN |1 V=1 /bin/sh -c echo $V # buildkit"),
+        "{by:?}"
+    );
+    assert!(
+        !l.config.config.env.iter().any(|e| e.starts_with("V=")),
+        "ARGs are not persisted"
+    );
+}
+
+#[test]
+fn insecure_run_is_refused() {
+    let e = lower_src(
+        "FROM scratch\nRUN --security=insecure true\n",
+        &BuildOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.message, "security.insecure is not allowed");
 }
 
 #[test]

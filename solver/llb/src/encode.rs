@@ -4,7 +4,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::op::{CopyParams, FileAction, Op, Platform, Source};
+use crate::op::{CopyParams, ExecMount, ExecOp, FileAction, Op, Platform, Source};
 
 /// The version tag every key starts with.
 pub const SCHEMA: &str = "kiln.cachekey.v1";
@@ -129,6 +129,7 @@ pub fn encode_op(e: &mut Encoder, op: &Op) {
                 e.str("op", "local").str("name", name);
             }
         },
+        Op::Exec(x) => encode_exec(e, x),
         Op::File(f) => {
             e.str("op", "file")
                 .bytes("actions", &(f.actions.len() as u64).to_be_bytes());
@@ -158,6 +159,105 @@ pub fn encode_op(e: &mut Encoder, op: &Op) {
                             .opt("chown", chown.as_deref());
                     }
                 }
+            }
+        }
+    }
+}
+
+/// RUN: the command, env, cwd, user, network and mounts. Secret and cache-mount contents are
+/// deliberately not part of the key (only their ids and targets); bind sources add their
+/// content in the solver.
+fn encode_exec(e: &mut Encoder, x: &ExecOp) {
+    e.str("op", "exec")
+        .list("args", &x.args)
+        .list("env", &x.env)
+        .str("cwd", &x.cwd)
+        .str("user", &x.user)
+        .str(
+            "network",
+            match x.network {
+                crate::op::NetworkMode::Host => "host",
+                crate::op::NetworkMode::None => "none",
+            },
+        )
+        .bytes("mounts", &(x.mounts.len() as u64).to_be_bytes());
+    for m in &x.mounts {
+        match m {
+            ExecMount::Bind {
+                selector,
+                target,
+                readonly,
+                ..
+            } => {
+                e.str("mount", "bind")
+                    .str("selector", selector)
+                    .str("target", target)
+                    .flag("readonly", *readonly);
+            }
+            ExecMount::Cache {
+                id,
+                target,
+                sharing,
+                mode,
+                uid,
+                gid,
+                readonly,
+                seed,
+            } => {
+                e.str("mount", "cache")
+                    .str("id", id)
+                    .str("target", target)
+                    .str("sharing", &format!("{sharing:?}"))
+                    .str("mode", &format!("{mode:o}"))
+                    .str("uid", &uid.to_string())
+                    .str("gid", &gid.to_string())
+                    .flag("readonly", *readonly)
+                    .opt("seed", seed.as_ref().map(|(_, p)| p.as_str()));
+            }
+            ExecMount::Tmpfs { target, size } => {
+                e.str("mount", "tmpfs")
+                    .str("target", target)
+                    .opt("size", size.map(|s| s.to_string()).as_deref());
+            }
+            ExecMount::Secret {
+                id,
+                target,
+                env,
+                required,
+                mode,
+                uid,
+                gid,
+            } => {
+                e.str("mount", "secret")
+                    .str("id", id)
+                    .opt("target", target.as_deref())
+                    .opt("env", env.as_deref())
+                    .flag("required", *required)
+                    .str("mode", &format!("{mode:o}"))
+                    .str("uid", &uid.to_string())
+                    .str("gid", &gid.to_string());
+            }
+            ExecMount::Ssh {
+                id,
+                target,
+                required,
+                mode,
+                uid,
+                gid,
+            } => {
+                e.str("mount", "ssh")
+                    .str("id", id)
+                    .str("target", target)
+                    .flag("required", *required)
+                    .str("mode", &format!("{mode:o}"))
+                    .str("uid", &uid.to_string())
+                    .str("gid", &gid.to_string());
+            }
+            ExecMount::Inline { target, data, mode } => {
+                e.str("mount", "inline")
+                    .str("target", target)
+                    .bytes("data", data)
+                    .str("mode", &format!("{mode:o}"));
             }
         }
     }

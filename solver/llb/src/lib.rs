@@ -12,5 +12,6 @@ pub mod op;
 pub use encode::{CacheKey, Encoder, SCHEMA};
 pub use image::{Healthcheck, History, ImageConfig};
 pub use op::{
-    CopyParams, Definition, FileAction, FileOp, Op, OpId, Platform, Source, SourceLocation,
+    CacheSharing, CopyParams, Definition, ExecMount, ExecOp, FileAction, FileOp, NetworkMode, Op,
+    OpId, Platform, Source, SourceLocation,
 };

@@ -112,6 +112,134 @@ pub struct FileOp {
     pub actions: Vec<FileAction>,
 }
 
+/// How a RUN step reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// The host's network (the default, as BuildKit's OCI worker without CNI).
+    #[default]
+    Host,
+    /// Only loopback.
+    None,
+}
+
+/// How concurrent steps share a cache mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheSharing {
+    /// Everyone uses the same directory at once.
+    #[default]
+    Shared,
+    /// A step that finds it in use gets a fresh directory.
+    Private,
+    /// Steps take turns.
+    Locked,
+}
+
+/// A mount of a RUN step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecMount {
+    /// A path of another state (the context, a stage, an image) bind-mounted; with
+    /// `readonly: false` writes are allowed but discarded.
+    Bind {
+        /// The state the files come from.
+        source: OpId,
+        /// The path inside that state.
+        selector: String,
+        /// Absolute target.
+        target: String,
+        /// Read-only.
+        readonly: bool,
+    },
+    /// A persistent cache directory, kept in the store across builds.
+    Cache {
+        /// Its identity (defaults to the target).
+        id: String,
+        /// Absolute target.
+        target: String,
+        /// Concurrent use.
+        sharing: CacheSharing,
+        /// Mode of the directory when created.
+        mode: u32,
+        /// Owner when created.
+        uid: u32,
+        /// Group when created.
+        gid: u32,
+        /// Read-only.
+        readonly: bool,
+        /// A state and path whose content seeds a new cache.
+        seed: Option<(OpId, String)>,
+    },
+    /// A tmpfs.
+    Tmpfs {
+        /// Absolute target.
+        target: String,
+        /// Size limit in bytes.
+        size: Option<u64>,
+    },
+    /// A build secret, as a file (never part of a layer, a key or the log).
+    Secret {
+        /// The secret's id (`--secret id=…`).
+        id: String,
+        /// Absolute target file; `None` when only exposed as an env variable.
+        target: Option<String>,
+        /// Exposed as this environment variable too.
+        env: Option<String>,
+        /// Fail when the secret was not provided.
+        required: bool,
+        /// File mode.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// The SSH agent socket (`--ssh`).
+    Ssh {
+        /// The agent id (`default`).
+        id: String,
+        /// Absolute target socket path.
+        target: String,
+        /// Fail when no agent was provided.
+        required: bool,
+        /// Socket mode.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// A file with inline content, read-only (a RUN heredoc with a shebang).
+    Inline {
+        /// Absolute target file.
+        target: String,
+        /// Its content.
+        data: Vec<u8>,
+        /// Its mode.
+        mode: u32,
+    },
+}
+
+/// A RUN step: a process in a container over `base`; its changes are one layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecOp {
+    /// The root filesystem state.
+    pub base: OpId,
+    /// argv.
+    pub args: Vec<String>,
+    /// `KEY=value`, in order.
+    pub env: Vec<String>,
+    /// Absolute working directory.
+    pub cwd: String,
+    /// `user[:group]` by name or id; empty for root.
+    pub user: String,
+    /// Network mode.
+    pub network: NetworkMode,
+    /// Extra mounts.
+    pub mounts: Vec<ExecMount>,
+}
+
 /// An op.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +248,8 @@ pub enum Op {
     Source(Source),
     /// File actions over a base state.
     File(FileOp),
+    /// A process run over a base state.
+    Exec(ExecOp),
 }
 
 impl Op {
@@ -132,6 +262,20 @@ impl Op {
                 for a in &f.actions {
                     if let FileAction::Copy { source, .. } = a {
                         v.push(*source);
+                    }
+                }
+                v
+            }
+            Op::Exec(e) => {
+                let mut v = vec![e.base];
+                for m in &e.mounts {
+                    match m {
+                        ExecMount::Bind { source, .. } => v.push(*source),
+                        ExecMount::Cache {
+                            seed: Some((source, _)),
+                            ..
+                        } => v.push(*source),
+                        _ => {}
                     }
                 }
                 v

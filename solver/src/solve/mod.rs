@@ -8,6 +8,7 @@ mod events;
 mod exec;
 mod image_source;
 mod result;
+mod run;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ pub use image_source::{ResolvedImage, from_manifest, resolve as resolve_image};
 pub use result::{LayerRecord, OpResult};
 
 use crate::context::Context;
+use crate::executor::Executor;
 use crate::layer::LayerOptions;
 use crate::snapshot::Snapshots;
 use crate::store::Store;
@@ -46,7 +48,7 @@ pub enum SolveError {
 }
 
 /// How to solve.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SolveOptions {
     /// Named local contexts (`context` is the build context).
     pub contexts: BTreeMap<String, Context>,
@@ -54,6 +56,12 @@ pub struct SolveOptions {
     pub no_cache: bool,
     /// How layers are written.
     pub layer: LayerOptions,
+    /// Runs RUN steps; `None` makes any RUN fail with a clear error.
+    pub executor: Option<Arc<dyn Executor>>,
+    /// `--secret id=…` values (never logged, never in a key).
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// `--ssh id=socket` agent sockets.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// A solver over one store.
@@ -159,6 +167,13 @@ impl Inner {
             })??;
             inputs.insert(input, r);
         }
+        if crate::cancel::is_cancelled() {
+            return Err(SolveError::Op {
+                name: self.name(id),
+                message: "build cancelled".to_owned(),
+                op: id.0,
+            });
+        }
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.compute_blocking(id, &op, &inputs))
             .await
@@ -228,7 +243,18 @@ impl Inner {
                     manifest_digest: Some(r.manifest_digest),
                 })
             }
-            Op::File(file) => self.file_op(id, op, file, inputs),
+            Op::File(file) => {
+                let key = self.file_key(id, op, file, inputs)?;
+                self.layer_op(id, key, &inputs[&file.base], || {
+                    exec::run_file_op(self, file, inputs)
+                })
+            }
+            Op::Exec(x) => {
+                let key = self.exec_key(id, op, x, inputs)?;
+                self.layer_op(id, key, &inputs[&x.base], || {
+                    run::run_exec_op(self, id, x, inputs)
+                })
+            }
         }
     }
 
@@ -259,44 +285,23 @@ impl Inner {
                 // What a copy reads is keyed by content, not by how it was made: a
                 // COPY --from of an unchanged file stays cached when other files of the
                 // source stage changed (BuildKit's content-based cache keys do the same).
-                match &**src {
-                    OpResult::Dir { context, .. } => {
-                        let sum = context
-                            .checksum(&params.sources, self.store.meta())
-                            .map_err(|err| self.fail(id, err.to_string()))?;
-                        e.str("source", &src.key().0).str("content", sum.as_ref());
-                    }
-                    layers if layers.layers().is_empty() => {
-                        e.str("source", &src.key().0);
-                    }
-                    layers => {
-                        let root = exec::rootfs_of(self, layers)
-                            .map_err(|m| self.fail(id, m))?
-                            .ok_or_else(|| self.fail(id, "internal: empty rootfs"))?;
-                        let tree = Context::open(&root, None)
-                            .map_err(|err| self.fail(id, err.to_string()))?;
-                        let sum = tree
-                            .checksum_with_owners(&params.sources, self.store.meta())
-                            .map_err(|err| self.fail(id, err.to_string()))?;
-                        e.str("source", "layers").str("content", sum.as_ref());
-                    }
-                }
+                self.content_key(id, &mut e, src, &params.sources)?;
             }
         }
         Ok(e.finish())
     }
 
-    fn file_op(
+    /// An op that adds one layer to its base: answered from the cache index when `key` was
+    /// solved before (and its blob is still present), else run and recorded.
+    fn layer_op(
         &self,
         id: OpId,
-        op: &Op,
-        file: &kiln_llb::FileOp,
-        inputs: &BTreeMap<OpId, Arc<OpResult>>,
+        key: CacheKey,
+        base: &OpResult,
+        run: impl FnOnce() -> Result<LayerRecord, String>,
     ) -> Result<OpResult, SolveError> {
         let started = Instant::now();
         let name = self.name(id);
-        let key = self.file_key(id, op, file, inputs)?;
-        let base = &inputs[&file.base];
         let mut layers = base.layers().to_vec();
         if !self.opts.no_cache
             && let Some(rec) = self.cached(&key)
@@ -312,7 +317,7 @@ impl Inner {
         }
         self.progress
             .send(Event::new(id.0, name.clone(), EventKind::Started));
-        let rec = exec::run_file_op(self, file, inputs).map_err(|m| self.fail(id, m))?;
+        let rec = run().map_err(|m| self.fail(id, m))?;
         let bytes = serde_json::to_vec(&rec).map_err(|e| self.fail(id, e.to_string()))?;
         self.store
             .meta()
@@ -326,6 +331,70 @@ impl Inner {
             layers,
             manifest_digest: None,
         })
+    }
+
+    /// The content key of what a copy or bind mount reads from `src` at `paths`: the
+    /// context's checksum (ownership reset by COPY), or the checksum of the paths in a
+    /// stage's rootfs including owners.
+    fn content_key(
+        &self,
+        id: OpId,
+        e: &mut Encoder,
+        src: &OpResult,
+        paths: &[String],
+    ) -> Result<(), SolveError> {
+        match src {
+            OpResult::Dir { context, .. } => {
+                let sum = context
+                    .checksum(paths, self.store.meta())
+                    .map_err(|err| self.fail(id, err.to_string()))?;
+                e.str("source", &src.key().0).str("content", sum.as_ref());
+            }
+            layers if layers.layers().is_empty() => {
+                e.str("source", &src.key().0);
+            }
+            layers => {
+                let root = exec::rootfs_of(self, layers)
+                    .map_err(|m| self.fail(id, m))?
+                    .ok_or_else(|| self.fail(id, "internal: empty rootfs"))?;
+                let tree =
+                    Context::open(&root, None).map_err(|err| self.fail(id, err.to_string()))?;
+                let sum = tree
+                    .checksum_with_owners(paths, self.store.meta())
+                    .map_err(|err| self.fail(id, err.to_string()))?;
+                e.str("source", "layers").str("content", sum.as_ref());
+            }
+        }
+        Ok(())
+    }
+
+    /// The key of a RUN: its parameters, its base's key, and the content of what its bind
+    /// mounts read; cache-mount contents and secrets are deliberately not part of it.
+    fn exec_key(
+        &self,
+        id: OpId,
+        op: &Op,
+        x: &kiln_llb::ExecOp,
+        inputs: &BTreeMap<OpId, Arc<OpResult>>,
+    ) -> Result<CacheKey, SolveError> {
+        let mut e = Encoder::new();
+        encode_op(&mut e, op);
+        let base = inputs
+            .get(&x.base)
+            .ok_or_else(|| SolveError::Definition("missing base".into()))?;
+        e.str("base", &base.key().0);
+        for m in &x.mounts {
+            if let kiln_llb::ExecMount::Bind {
+                source, selector, ..
+            } = m
+            {
+                let src = inputs
+                    .get(source)
+                    .ok_or_else(|| SolveError::Definition("missing mount source".into()))?;
+                self.content_key(id, &mut e, src, std::slice::from_ref(selector))?;
+            }
+        }
+        Ok(e.finish())
     }
 
     /// A cache hit is only good while its blob is still in the store.

@@ -1,0 +1,510 @@
+//! Running an exec op (RUN): the base layers become overlay lowerdirs, mounts are prepared
+//! (bind, cache, tmpfs, secret, ssh, inline files), the executor runs the step, and the
+//! upperdir — minus the stubs created for mount points — is written as one layer. Secret
+//! values are never logged: output lines are redacted before they reach progress.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use kiln_llb::{CacheSharing, ExecMount, ExecOp, NetworkMode, OpId};
+
+use super::{Event, EventKind, Inner, LayerRecord, OpResult};
+use crate::executor::{ExecSpec, ExitStatus, MountSpec, Network, OutputSink};
+use crate::layer::write_layer;
+
+/// How many trailing output lines a failure message shows.
+const TAIL_LINES: usize = 20;
+
+/// Forwards output to progress, line by line, with secrets redacted, keeping a tail.
+struct Sink<'a> {
+    inner: &'a Inner,
+    vertex: usize,
+    name: String,
+    secrets: Vec<Vec<u8>>,
+    state: Mutex<SinkState>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    partial: [Vec<u8>; 2],
+    tail: std::collections::VecDeque<String>,
+}
+
+impl Sink<'_> {
+    fn redact(&self, line: &[u8]) -> String {
+        let mut s = String::from_utf8_lossy(line).into_owned();
+        for secret in &self.secrets {
+            let text = String::from_utf8_lossy(secret);
+            if !text.is_empty() {
+                s = s.replace(text.as_ref(), "****");
+            }
+        }
+        s
+    }
+
+    fn emit(&self, state: &mut SinkState, line: &[u8]) {
+        let text = self.redact(line);
+        state.tail.push_back(text.clone());
+        if state.tail.len() > TAIL_LINES {
+            state.tail.pop_front();
+        }
+        self.inner.progress.send(Event::new(
+            self.vertex,
+            self.name.clone(),
+            EventKind::Log(text),
+        ));
+    }
+
+    fn flush(&self) -> Vec<String> {
+        let Ok(mut st) = self.state.lock() else {
+            return Vec::new();
+        };
+        for i in 0..2 {
+            let rest = std::mem::take(&mut st.partial[i]);
+            if !rest.is_empty() {
+                self.emit(&mut st, &rest);
+            }
+        }
+        st.tail.iter().cloned().collect()
+    }
+}
+
+impl OutputSink for Sink<'_> {
+    fn write(&self, stream: u8, data: &[u8]) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let i = usize::from(stream == 2);
+        st.partial[i].extend_from_slice(data);
+        while let Some(pos) = st.partial[i].iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = st.partial[i].drain(..=pos).collect();
+            self.emit(&mut st, &line[..line.len() - 1]);
+        }
+    }
+}
+
+/// Runs `exec` over its base and returns the layer it produced.
+pub(super) fn run_exec_op(
+    inner: &Inner,
+    id: OpId,
+    exec: &ExecOp,
+    inputs: &BTreeMap<OpId, Arc<OpResult>>,
+) -> Result<LayerRecord, String> {
+    let executor = inner
+        .opts
+        .executor
+        .clone()
+        .ok_or_else(|| "RUN needs an executor, and none is configured".to_owned())?;
+    let base = &inputs[&exec.base];
+    let lowerdirs = lower_dirs(inner, base)?;
+    let scratch = inner.temp_dir("run")?;
+    let upper = scratch.path().join("upper");
+    let work = scratch.path().join("work");
+    for d in [&upper, &work] {
+        fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let (uid, gid) = resolve_user(inner, base, &exec.user)?;
+    let mut env = exec.env.clone();
+    let mut mounts = Vec::new();
+    let mut secrets = Vec::new();
+    let mut locks = Vec::new();
+    for (n, m) in exec.mounts.iter().enumerate() {
+        prepare_mount(
+            inner,
+            m,
+            n,
+            inputs,
+            scratch.path(),
+            &mut mounts,
+            &mut env,
+            &mut secrets,
+            &mut locks,
+        )?;
+    }
+    let spec = ExecSpec {
+        lowerdirs: lowerdirs.clone(),
+        upperdir: upper.clone(),
+        workdir: work,
+        args: exec.args.clone(),
+        env,
+        cwd: exec.cwd.clone(),
+        uid,
+        gid,
+        additional_gids: Vec::new(),
+        hostname: "buildkitsandbox".to_owned(),
+        network: match exec.network {
+            NetworkMode::Host => Network::Host,
+            NetworkMode::None => Network::None,
+        },
+        mounts,
+    };
+    let sink = Sink {
+        inner,
+        vertex: id.0,
+        name: inner.name(id),
+        secrets,
+        state: Mutex::new(SinkState::default()),
+    };
+    let status = executor.run(&spec, &sink).map_err(|e| e.to_string());
+    let tail = sink.flush();
+    drop(locks);
+    let status = status?;
+    if status != ExitStatus::Code(0) {
+        let how = match status {
+            ExitStatus::Code(c) => format!("exit code: {c}"),
+            ExitStatus::Signal(s) => format!("killed by signal {s}"),
+        };
+        let mut msg = format!(
+            "process {:?} did not complete successfully: {how}",
+            exec.args.join(" ")
+        );
+        if !tail.is_empty() {
+            msg.push_str("\n--- last lines of output ---\n");
+            msg.push_str(&tail.join("\n"));
+        }
+        return Err(msg);
+    }
+    remove_mount_stubs(&upper, &lowerdirs, &exec.mounts)?;
+    let mut ingest = inner
+        .store
+        .content()
+        .ingest()
+        .map_err(|e| format!("starting a layer blob: {e}"))?;
+    let info = write_layer(&upper, &mut ingest, &inner.opts.layer)
+        .map_err(|e| format!("writing the layer: {e}"))?;
+    let blob = ingest
+        .commit(Some(&info.digest))
+        .map_err(|e| format!("storing the layer: {e}"))?;
+    Ok(LayerRecord {
+        diff_id: info.diff_id.to_string(),
+        digest: blob.digest.to_string(),
+        size: blob.size,
+        media_type: info.media_type,
+    })
+}
+
+/// The base's layers as extracted snapshot directories, top-most first.
+fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, String> {
+    let mut dirs = Vec::new();
+    for l in base.layers().iter().rev() {
+        let diff_id = l.diff_id()?;
+        let blob = l.digest()?;
+        let content = inner.store.content().clone();
+        let dir = inner
+            .snapshots
+            .layer_dir(&diff_id, move || {
+                content
+                    .open_blob(&blob)
+                    .map_err(|e| crate::snapshot::SnapshotError::other(e.to_string()))
+            })
+            .map_err(|e| format!("extracting layer {diff_id}: {e}"))?;
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
+
+/// USER `name[:group]` or `uid[:gid]`, names from the base's /etc/passwd and /etc/group.
+fn resolve_user(inner: &Inner, base: &OpResult, user: &str) -> Result<(u32, u32), String> {
+    if user.is_empty() {
+        return Ok((0, 0));
+    }
+    let numeric = user.split(':').all(|p| p.parse::<u32>().is_ok());
+    let rootfs = if numeric {
+        None
+    } else {
+        super::exec::rootfs_of(inner, base)?
+    };
+    // A bare uid takes the group of its passwd entry, or its own number, as Docker does.
+    let spec = match (numeric, user.contains(':')) {
+        (true, false) => {
+            let uid: u32 = user.parse().map_err(|_| format!("bad user {user}"))?;
+            return Ok((
+                uid,
+                uid_group(&super::exec::rootfs_of(inner, base)?, uid).unwrap_or(uid),
+            ));
+        }
+        _ => user,
+    };
+    crate::copy::resolve_chown(spec, rootfs.as_deref()).map_err(|e| format!("USER {user}: {e}"))
+}
+
+fn uid_group(rootfs: &Option<PathBuf>, uid: u32) -> Option<u32> {
+    let text = fs::read_to_string(rootfs.as_ref()?.join("etc/passwd")).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 3 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[3].parse().ok())?
+    })
+}
+
+#[allow(clippy::too_many_arguments)] // each out-parameter collects one kind of result
+fn prepare_mount(
+    inner: &Inner,
+    m: &ExecMount,
+    n: usize,
+    inputs: &BTreeMap<OpId, Arc<OpResult>>,
+    scratch: &Path,
+    mounts: &mut Vec<MountSpec>,
+    env: &mut Vec<String>,
+    secrets: &mut Vec<Vec<u8>>,
+    locks: &mut Vec<fs::File>,
+) -> Result<(), String> {
+    match m {
+        ExecMount::Bind {
+            source,
+            selector,
+            target,
+            readonly,
+        } => {
+            let root = source_root(inner, &inputs[source])?;
+            let path = root.join(selector.trim_start_matches('/'));
+            if fs::symlink_metadata(&path).is_err() {
+                return Err(format!("bind mount source {selector}: not found"));
+            }
+            let source = if *readonly {
+                path
+            } else {
+                // Writes to a rw bind mount are discarded: give the step a private copy.
+                let copy = scratch.join(format!("bind-{n}"));
+                copy_tree(&path, &copy)?;
+                copy
+            };
+            mounts.push(MountSpec::Bind {
+                source,
+                target: target.clone(),
+                readonly: *readonly,
+            });
+        }
+        ExecMount::Cache {
+            id,
+            target,
+            sharing,
+            mode,
+            uid,
+            gid,
+            readonly,
+            seed,
+        } => {
+            let dir = cache_dir(inner, id);
+            let data = dir.join("data");
+            if !data.exists() {
+                let fresh = dir.join(format!("new-{}", std::process::id()));
+                let _ = fs::remove_dir_all(&fresh);
+                match seed {
+                    Some((src, path)) => {
+                        let root = source_root(inner, &inputs[src])?;
+                        copy_tree(&root.join(path.trim_start_matches('/')), &fresh)?;
+                    }
+                    None => fs::create_dir_all(&fresh).map_err(|e| format!("cache {id}: {e}"))?,
+                }
+                fs::set_permissions(&fresh, fs::Permissions::from_mode(*mode))
+                    .map_err(|e| format!("cache {id}: {e}"))?;
+                std::os::unix::fs::lchown(&fresh, Some(*uid), Some(*gid))
+                    .map_err(|e| format!("cache {id}: {e}"))?;
+                // Another build may have created it meanwhile: theirs wins.
+                if fs::rename(&fresh, &data).is_err() {
+                    let _ = fs::remove_dir_all(&fresh);
+                }
+            }
+            let source = match sharing {
+                CacheSharing::Shared => data,
+                CacheSharing::Locked => {
+                    locks.push(lock(&dir)?);
+                    data
+                }
+                CacheSharing::Private => match lock_nonblocking(&dir)? {
+                    Some(l) => {
+                        locks.push(l);
+                        data
+                    }
+                    None => {
+                        let private = scratch.join(format!("cache-{n}"));
+                        copy_tree(&data, &private)?;
+                        private
+                    }
+                },
+            };
+            mounts.push(MountSpec::Bind {
+                source,
+                target: target.clone(),
+                readonly: *readonly,
+            });
+        }
+        ExecMount::Tmpfs { target, size } => mounts.push(MountSpec::Tmpfs {
+            target: target.clone(),
+            size: *size,
+        }),
+        ExecMount::Secret {
+            id,
+            target,
+            env: env_name,
+            required,
+            mode,
+            uid,
+            gid,
+        } => {
+            let Some(value) = inner.opts.secrets.get(id) else {
+                if *required {
+                    return Err(format!(
+                        "secret {id}: not provided (use --secret id={id},src=PATH)"
+                    ));
+                }
+                return Ok(());
+            };
+            secrets.push(value.clone());
+            if let Some(name) = env_name {
+                env.push(format!("{name}={}", String::from_utf8_lossy(value)));
+            }
+            if let Some(target) = target {
+                let file = scratch.join(format!("secret-{n}"));
+                write_private(&file, value, *mode, *uid, *gid)?;
+                mounts.push(MountSpec::Bind {
+                    source: file,
+                    target: target.clone(),
+                    readonly: true,
+                });
+            }
+        }
+        ExecMount::Ssh {
+            id,
+            target,
+            required,
+            ..
+        } => {
+            let Some(sock) = inner.opts.ssh.get(id) else {
+                if *required {
+                    return Err(format!("ssh agent {id}: not provided (use --ssh {id})"));
+                }
+                return Ok(());
+            };
+            mounts.push(MountSpec::Bind {
+                source: sock.clone(),
+                target: target.clone(),
+                readonly: false,
+            });
+            env.push(format!("SSH_AUTH_SOCK={target}"));
+        }
+        ExecMount::Inline { target, data, mode } => {
+            let file = scratch.join(format!("inline-{n}"));
+            write_private(&file, data, *mode, 0, 0)?;
+            mounts.push(MountSpec::Bind {
+                source: file,
+                target: target.clone(),
+                readonly: true,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The directory a source state's files are in: a context root or a merged rootfs.
+fn source_root(inner: &Inner, r: &OpResult) -> Result<PathBuf, String> {
+    match r {
+        OpResult::Dir { context, .. } => Ok(context.root().to_path_buf()),
+        layers => Ok(super::exec::rootfs_of(inner, layers)?
+            .unwrap_or_else(|| inner.store.root().join("tmp/empty"))),
+    }
+}
+
+fn cache_dir(inner: &Inner, id: &str) -> PathBuf {
+    use sha2::{Digest as _, Sha256};
+    let hex = hex::encode(Sha256::digest(id.as_bytes()));
+    inner.store.root().join("cache-mounts").join(hex)
+}
+
+fn lock(dir: &Path) -> Result<fs::File, String> {
+    let f = open_lock(dir)?;
+    f.lock().map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(f)
+}
+
+fn lock_nonblocking(dir: &Path) -> Result<Option<fs::File>, String> {
+    let f = open_lock(dir)?;
+    match f.try_lock() {
+        Ok(()) => Ok(Some(f)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(format!("{}: {e}", dir.display())),
+    }
+}
+
+fn open_lock(dir: &Path) -> Result<fs::File, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+fn write_private(path: &Path, data: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    fs::write(path, data).map_err(err)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(err)?;
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(err)
+}
+
+/// Copies a tree keeping modes, owners and symlinks (for rw binds and private caches).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .map_err(|e| format!("cp -a {}: {e}", from.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("copying {} failed", from.display()))
+    }
+}
+
+/// Mount points the executor had to create in the overlay (and parents made only for them)
+/// are not part of the step's result: BuildKit drops them from the diff too.
+fn remove_mount_stubs(
+    upper: &Path,
+    lowers: &[PathBuf],
+    mounts: &[ExecMount],
+) -> Result<(), String> {
+    let targets = mounts.iter().filter_map(|m| match m {
+        ExecMount::Bind { target, .. }
+        | ExecMount::Cache { target, .. }
+        | ExecMount::Tmpfs { target, .. }
+        | ExecMount::Ssh { target, .. }
+        | ExecMount::Inline { target, .. } => Some(target.as_str()),
+        ExecMount::Secret { target, .. } => target.as_deref(),
+    });
+    for target in targets {
+        let mut rel = PathBuf::from(target.trim_start_matches('/'));
+        loop {
+            if rel.as_os_str().is_empty() || in_lowers(lowers, &rel) {
+                break;
+            }
+            let p = upper.join(&rel);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    // Only an empty stub goes; a directory the step filled stays.
+                    if fs::remove_dir(&p).is_err() {
+                        break;
+                    }
+                }
+                Ok(m) if m.len() == 0 => {
+                    fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                }
+                _ => break,
+            }
+            if !rel.pop() {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
+    lowers
+        .iter()
+        .any(|l| fs::symlink_metadata(l.join(rel)).is_ok())
+}
