@@ -456,19 +456,28 @@ fn add_extracts_local_archives_and_copy_does_not() {
     let root = t.join("root");
     let ctx = t.join("ctx");
     write_files(&ctx, &[("src/inner/file.txt", "inside\n")]);
-    let made = std::process::Command::new("tar")
-        .args(["-czf", "a.tar.gz", "-C", "src", "inner"])
-        .current_dir(&ctx)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    write_files(
-        &ctx,
-        &[(
-            "Dockerfile",
-            "FROM scratch\nADD a.tar.gz /x/\nCOPY a.tar.gz /y/\n",
-        )],
-    );
+    // Plain, gzip, bzip2, xz and zstd tars, each made by GNU tar.
+    let kinds: [(&str, &[&str]); 5] = [
+        ("a.tar", &["-cf"]),
+        ("a.tar.gz", &["-czf"]),
+        ("a.tar.bz2", &["-cjf"]),
+        ("a.tar.xz", &["-cJf"]),
+        ("a.tar.zst", &["--zstd", "-cf"]),
+    ];
+    let mut dockerfile = String::from("FROM scratch\n");
+    for (i, (name, flags)) in kinds.iter().enumerate() {
+        let made = std::process::Command::new("tar")
+            .args(*flags)
+            .arg(name)
+            .args(["-C", "src", "inner"])
+            .current_dir(&ctx)
+            .status()
+            .unwrap();
+        assert!(made.success(), "tar {flags:?}");
+        dockerfile.push_str(&format!("ADD {name} /x{i}/\n"));
+    }
+    dockerfile.push_str("COPY a.tar.gz /y/\n");
+    write_files(&ctx, &[("Dockerfile", &dockerfile)]);
     let out = t.join("out");
     kiln(
         &root,
@@ -480,11 +489,113 @@ fn add_extracts_local_archives_and_copy_does_not() {
         ],
     )
     .ok();
-    assert_eq!(
-        std::fs::read_to_string(out.join("x/inner/file.txt")).unwrap(),
-        "inside\n"
+    for (i, (name, _)) in kinds.iter().enumerate() {
+        let f = out.join(format!("x{i}/inner/file.txt"));
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "inside\n", "{name}");
+    }
+    assert!(out.join("y/a.tar.gz").is_file(), "COPY must not extract");
+}
+
+#[test]
+fn dockerfile_from_stdin_or_outside_the_context_target_and_build_args() {
+    let t = Tmp::new("dockerfile");
+    let root = t.join("root");
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[
+            ("a.txt", "a\n"),
+            ("b.txt", "b\n"),
+            (".dockerignore", "a.txt\n"),
+        ],
     );
-    assert!(out.join("y/a.tar.gz").is_file());
+    // -f outside the context, with its own .dockerignore taking precedence.
+    let df = t.join("elsewhere/build.Dockerfile");
+    write_files(
+        &t.join("elsewhere"),
+        &[
+            (
+                "build.Dockerfile",
+                "FROM scratch AS first\nARG WHICH=a\nCOPY ${WHICH}.txt /\nFROM scratch\nCOPY b.txt /\n",
+            ),
+            ("build.Dockerfile.dockerignore", "b.txt\n"),
+        ],
+    );
+    let local = |dir: &std::path::Path| format!("type=local,dest={}", dir.display());
+    let out = t.join("out");
+    let (dfs, cs) = (df.to_str().unwrap(), ctx.to_str().unwrap());
+    kiln(
+        &root,
+        &[
+            "build",
+            "-f",
+            dfs,
+            "--target",
+            "first",
+            "-o",
+            &local(&out),
+            cs,
+        ],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("a.txt")).unwrap(),
+        "a\n",
+        "<Dockerfile>.dockerignore replaces .dockerignore"
+    );
+    // --build-arg changes what is copied; b.txt is ignored through the Dockerfile's own file.
+    let out2 = t.join("out2");
+    let run = kiln(
+        &root,
+        &[
+            "build",
+            "-f",
+            dfs,
+            "--target",
+            "first",
+            "--build-arg",
+            "WHICH=b",
+            "-o",
+            &local(&out2),
+            cs,
+        ],
+    )
+    .failed();
+    assert!(run.stderr.contains("b.txt"), "{}", run.stderr);
+    // -f - reads the Dockerfile from standard input.
+    let out3 = t.join("out3");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "build",
+            "--root",
+            root.to_str().unwrap(),
+            "-f",
+            "-",
+            "-o",
+            &local(&out3),
+            cs,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM scratch\nCOPY b.txt /from-stdin\n")
+        .unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out3.join("from-stdin")).unwrap(),
+        "b\n"
+    );
 }
 
 /// Each bad input fails with exit code 1, a located error naming the culprit, and leaves
