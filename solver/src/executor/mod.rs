@@ -3,6 +3,8 @@
 //! sandbox and the OCI-runtime (runc) executor implement it. It is the only place in kiln
 //! where `unsafe` is allowed (namespaces, mounts, fork/exec), each block with a `// SAFETY:`.
 
+pub mod runc;
+pub mod sandbox;
 
 use std::path::PathBuf;
 
