@@ -21,7 +21,7 @@ pub(crate) enum Command {
     #[command(
         after_help = "Examples:\n  kiln build -t app:1.0 .\n  kiln build -f build/Dockerfile --target test .\n  SOURCE_DATE_EPOCH=0 kiln build -o type=oci,dest=out/ .\n  kiln build --build-context assets=../assets -t site ."
     )]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List the images in kiln's store.
     Images(StoreArgs),
     /// Give an image another name.

@@ -57,9 +57,17 @@ pub(crate) fn open_store(args: &StoreArgs) -> Result<kiln_solver::store::Store> 
         .with_context(|| format!("opening the store at {}", root.display()))
 }
 
-/// The executor `--runtime` names (wired to the built-in sandbox and runc once they land).
+/// The executor `--runtime` names: the built-in sandbox by default (`sandbox`), or an OCI
+/// runtime binary (`runc`, or a path to one).
 pub(crate) fn executor_for(
-    _runtime: Option<&str>,
+    runtime: Option<&str>,
 ) -> Result<std::sync::Arc<dyn kiln_solver::executor::Executor>, String> {
-    Err("no executor yet".to_owned())
+    match runtime {
+        None | Some("" | "sandbox") => Ok(std::sync::Arc::new(
+            kiln_solver::executor::sandbox::Sandbox::new(),
+        )),
+        Some(other) => Ok(std::sync::Arc::new(kiln_solver::executor::runc::Runc::new(
+            other,
+        ))),
+    }
 }

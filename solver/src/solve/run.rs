@@ -168,6 +168,7 @@ pub(super) fn run_exec_op(
         return Err(msg);
     }
     remove_mount_stubs(&upper, &lowerdirs, &exec.mounts)?;
+    prune_unchanged_dirs(&upper, &upper, &lowerdirs)?;
     let mut ingest = inner
         .store
         .content()
@@ -416,16 +417,18 @@ fn cache_dir(inner: &Inner, id: &str) -> PathBuf {
 
 fn lock(dir: &Path) -> Result<fs::File, String> {
     let f = open_lock(dir)?;
-    f.lock().map_err(|e| format!("{}: {e}", dir.display()))?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(f)
 }
 
+/// The lock when it is free, `None` when another step holds it.
 fn lock_nonblocking(dir: &Path) -> Result<Option<fs::File>, String> {
     let f = open_lock(dir)?;
-    match f.try_lock() {
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Some(f)),
-        Err(fs::TryLockError::WouldBlock) => Ok(None),
-        Err(fs::TryLockError::Error(e)) => Err(format!("{}: {e}", dir.display())),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(format!("{}: {e}", dir.display())),
     }
 }
 
@@ -507,4 +510,51 @@ fn in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
     lowers
         .iter()
         .any(|l| fs::symlink_metadata(l.join(rel)).is_ok())
+}
+
+/// Removes directories that overlay copied up (to hold a mount point, say) but that end the
+/// step empty and identical to the lower directory they copy: they change nothing, and
+/// keeping them would make the layer depend on how an executor placed its mount points.
+/// Returns whether `dir` itself is now empty.
+fn prune_unchanged_dirs(upper: &Path, dir: &Path, lowers: &[PathBuf]) -> Result<bool, String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut empty = true;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !meta.is_dir() || !prune_unchanged_dirs(upper, &path, lowers)? {
+            empty = false;
+            continue;
+        }
+        let Ok(rel) = path.strip_prefix(upper) else {
+            empty = false;
+            continue;
+        };
+        let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
+            .iter()
+            .any(|name| xattr_present(&path, name));
+        let lower = lowers
+            .iter()
+            .find_map(|l| fs::symlink_metadata(l.join(rel)).ok());
+        let same = lower.is_some_and(|l| {
+            l.is_dir()
+                && l.mode() == meta.mode()
+                && l.uid() == meta.uid()
+                && l.gid() == meta.gid()
+                && l.mtime() == meta.mtime()
+                && l.mtime_nsec() == meta.mtime_nsec()
+        });
+        if same && !opaque {
+            fs::remove_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        } else {
+            empty = false;
+        }
+    }
+    Ok(empty)
+}
+
+fn xattr_present(path: &Path, name: &str) -> bool {
+    rustix::fs::lgetxattr(path, name, &mut [0u8; 4]).is_ok()
 }

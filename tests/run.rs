@@ -1,0 +1,495 @@
+//! RUN end to end on the busybox fixture: layer diffs (whiteouts, opaque dirs, owners,
+//! hardlinks) checked with umoci, isolation checked from inside the step, every mount type,
+//! secrets kept out of every blob, parallel stages, failures and interruption.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Tmp, busybox, describe, kiln, kiln_env, tool, write_files};
+
+fn build_local(root: &Path, ctx: &Path, out: &Path, extra: &[&str]) -> common::Run {
+    let mut args = vec!["build".to_owned()];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args.push("-o".into());
+    args.push(format!("type=local,dest={}", out.display()));
+    args.push(ctx.to_str().unwrap().to_owned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    kiln(root, &refs)
+}
+
+#[test]
+fn run_diffs_become_exact_layers() {
+    let t = Tmp::new("run-diff");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN mkdir -p /d/sub /keep && echo a > /d/sub/a && echo k > /keep/k && echo m > /moved \
+                 && chown 1000:50 /keep/k && chmod 0640 /keep/k && ln /keep/k /keep/hard\n\
+             RUN rm /etc/group && mv /moved /moved2 && rm -rf /d && mkdir /d && echo new > /d/n\n",
+        )],
+    );
+    let oci = t.join("oci");
+    kiln(
+        &root,
+        &[
+            "build",
+            "-t",
+            "diff:1",
+            "-o",
+            &format!("type=oci,dest={}", oci.display()),
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let bundle = t.join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:1", oci.display()),
+            bundle.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let rootfs = bundle.join("rootfs");
+    assert!(
+        !rootfs.join("etc/group").exists(),
+        "rm /etc/group: whiteout missing"
+    );
+    assert!(!rootfs.join("moved").exists());
+    assert_eq!(describe(&rootfs, "/moved2"), "644 0:0 file:m\n");
+    assert!(
+        !rootfs.join("d/sub").exists(),
+        "rm -rf d && mkdir d: opaque dir missing"
+    );
+    assert_eq!(describe(&rootfs, "/d/n"), "644 0:0 file:new\n");
+    assert_eq!(describe(&rootfs, "/keep/k"), "640 1000:50 file:k\n");
+    use std::os::unix::fs::MetadataExt as _;
+    let ino = |p: &str| std::fs::metadata(rootfs.join(p)).unwrap().ino();
+    assert_eq!(ino("keep/hard"), ino("keep/k"), "hardlink not kept");
+    // The layer itself carries the overlay conventions as OCI whiteouts.
+    let layers = std::fs::read_dir(oci.join("blobs/sha256")).unwrap().count();
+    assert!(layers >= 4);
+}
+
+#[test]
+fn isolation_seen_from_inside_a_step() {
+    let t = Tmp::new("run-iso");
+    let root = t.join("root");
+    busybox(&root, &t);
+    std::fs::write("/tmp/kiln-host-marker", "host").unwrap();
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN mkdir /out && echo $$ > /out/pid && ls /proc | grep -E '^[0-9]+$' | wc -l > /out/nprocs \
+                 && hostname > /out/hostname && grep CapEff /proc/self/status > /out/cap \
+                 && grep NoNewPrivs /proc/self/status > /out/nnp && grep Seccomp: /proc/self/status > /out/seccomp \
+                 && (cat /proc/kcore 2>/dev/null | head -c 1 | wc -c > /out/kcore) \
+                 && (test -e /tmp/kiln-host-marker && echo visible || echo hidden) > /out/host\n\
+             RUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /out/ifaces\n",
+        )],
+    );
+    let out = t.join("out");
+    build_local(&root, &ctx, &out, &[]).ok();
+    let read = |f: &str| {
+        std::fs::read_to_string(out.join("out").join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let pid: u32 = read("pid").parse().unwrap();
+    assert!(
+        pid <= 2,
+        "the step's shell is PID {pid}, not the namespace's first process"
+    );
+    let nprocs: u32 = read("nprocs").parse().unwrap();
+    assert!(
+        nprocs <= 6,
+        "the step sees {nprocs} processes: host processes visible"
+    );
+    assert_eq!(read("hostname"), "buildkitsandbox");
+    assert_eq!(read("cap"), "CapEff:\t00000000a80425fb");
+    assert_eq!(read("nnp"), "NoNewPrivs:\t1");
+    assert_eq!(read("seccomp"), "Seccomp:\t2");
+    assert_eq!(read("kcore"), "0", "/proc/kcore is not masked");
+    assert_eq!(read("host"), "hidden", "the host's /tmp is visible");
+    assert_eq!(
+        read("ifaces"),
+        "lo",
+        "--network=none has more than loopback"
+    );
+}
+
+#[test]
+fn mounts_bind_cache_tmpfs_secret() {
+    let t = Tmp::new("run-mounts");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    let secret_value = "s3cr3t-v4lue-that-must-not-leak";
+    write_files(
+        &ctx,
+        &[
+            ("ctxfile.txt", "from the context\n"),
+            ("secret.txt", secret_value),
+            (
+                "Dockerfile",
+                "FROM busybox AS other\nRUN mkdir /stuff && echo other > /stuff/o\n\
+              FROM busybox\n\
+              RUN --mount=type=bind,source=ctxfile.txt,target=/m/c.txt cp /m/c.txt /copied\n\
+              RUN --mount=type=bind,from=other,source=/stuff,target=/o,rw echo scratch > /o/w && cp /o/o /from-other\n\
+              RUN --mount=type=cache,target=/cache,id=c1 date +%s%N >> /cache/stamps && wc -l < /cache/stamps > /count\n\
+              RUN --mount=type=tmpfs,target=/t,size=1048576 echo t > /t/x && grep -q ' /t tmpfs' /proc/mounts && echo ok > /tmpfs-ok\n\
+              RUN --mount=type=secret,id=tok,mode=0400 cat /run/secrets/tok | wc -c > /secret-len\n\
+              RUN --mount=type=secret,id=tok,env=TOKEN test -n \"$TOKEN\" && echo ok > /secret-env-ok\n",
+            ),
+        ],
+    );
+    let secret_arg = format!("id=tok,src={}", ctx.join("secret.txt").display());
+    let out = t.join("out");
+    let oci = t.join("oci");
+    let run = kiln(
+        &root,
+        &[
+            "build",
+            "--secret",
+            &secret_arg,
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            "-o",
+            &format!("type=oci,dest={}", oci.display()),
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    assert_eq!(read("copied"), "from the context\n");
+    assert_eq!(read("from-other"), "other\n");
+    assert!(
+        !out.join("o/w").exists() && !out.join("m").exists(),
+        "mount stubs or rw writes leaked"
+    );
+    assert_eq!(read("count").trim(), "1");
+    assert_eq!(read("tmpfs-ok"), "ok\n");
+    assert!(!out.join("t").exists() && !out.join("cache").exists());
+    assert_eq!(read("secret-len").trim(), secret_value.len().to_string());
+    assert_eq!(read("secret-env-ok"), "ok\n");
+    assert!(!out.join("run/secrets/tok").exists());
+    // The secret's bytes are in no blob of the store or the output, nor in the log.
+    for dir in [root.join("blobs"), oci.join("blobs")] {
+        for e in walk(&dir) {
+            let data = std::fs::read(&e).unwrap();
+            assert!(
+                !contains(&data, secret_value.as_bytes()),
+                "secret found in {}",
+                e.display()
+            );
+            let plain = gunzip(&data);
+            assert!(
+                !contains(&plain, secret_value.as_bytes()),
+                "secret found in {}",
+                e.display()
+            );
+        }
+    }
+    assert!(!run.stderr.contains(secret_value));
+    // A cache mount keeps its contents between builds (the step itself must rerun).
+    let out2 = t.join("out2");
+    build_local(&root, &ctx, &out2, &["--no-cache", "--secret", &secret_arg]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out2.join("count")).unwrap().trim(),
+        "2"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("gzip")
+        .args(["-dc"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    out.stdout
+}
+
+#[test]
+fn independent_stages_run_in_parallel() {
+    let t = Tmp::new("run-par");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox AS a\nRUN sleep 2 && echo a > /a\n\
+            FROM busybox AS b\nRUN sleep 2 && echo b > /b\n\
+            FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        )],
+    );
+    let start = Instant::now();
+    kiln(&root, &["build", ctx.to_str().unwrap()]).ok();
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_millis(3500),
+        "two 2 s stages took {took:?}: not parallel"
+    );
+}
+
+#[test]
+fn failing_run_names_line_command_and_exit_code() {
+    let t = Tmp::new("run-fail");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo about to fail && exit 3\n",
+        )],
+    );
+    let run = kiln(&root, &["build", "-t", "fails:1", ctx.to_str().unwrap()]).failed();
+    assert!(run.stderr.contains("exit code: 3"), "{}", run.stderr);
+    assert!(run.stderr.contains("about to fail"), "{}", run.stderr);
+    assert!(run.stderr.contains("Dockerfile:2"), "{}", run.stderr);
+    assert!(!kiln(&root, &["images"]).ok().stdout.contains("fails"));
+}
+
+#[test]
+fn sandbox_and_runc_give_identical_layers() {
+    let t = Tmp::new("run-runc");
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN mkdir -p /app && echo hi > /app/x && rm /etc/group && chmod 0700 /app\n",
+        )],
+    );
+    let mut ids = Vec::new();
+    for runtime in ["sandbox", "runc"] {
+        let root = t.join(runtime);
+        let env = [("SOURCE_DATE_EPOCH", "1700000000")];
+        let bb = t.join(&format!("bb-{runtime}"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox/make-context.sh");
+        assert!(
+            std::process::Command::new("bash")
+                .arg(&script)
+                .arg(&bb)
+                .status()
+                .unwrap()
+                .success()
+        );
+        kiln_env(
+            &root,
+            &["build", "-q", "-t", "busybox", bb.to_str().unwrap()],
+            &env,
+        )
+        .ok();
+        let run = kiln_env(
+            &root,
+            &["build", "-q", "--runtime", runtime, ctx.to_str().unwrap()],
+            &env,
+        )
+        .ok();
+        ids.push(run.stdout.trim().to_owned());
+    }
+    assert_eq!(ids[0], ids[1], "sandbox and runc produced different images");
+}
+
+#[test]
+fn interrupted_run_leaves_nothing_behind() {
+    let t = Tmp::new("run-int");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[("Dockerfile", "FROM busybox\nRUN echo started && sleep 30\n")],
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "build",
+            "--root",
+            root.to_str().unwrap(),
+            ctx.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the step runs, then interrupt like Ctrl-C does.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline
+        && !std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .contains(root.to_str().unwrap())
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    nix_kill(child.id());
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !mounts.contains(root.to_str().unwrap()),
+        "mounts left behind:\n{mounts}"
+    );
+    let ps = tool("ps", &["-eo", "args"]).ok().stdout;
+    assert!(
+        !ps.lines().any(|l| l.contains("sleep 30")),
+        "the step's processes survived"
+    );
+    let tmp = root.join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|n| n.to_string_lossy().starts_with("empty")),
+        "temp dirs left: {left:?}"
+    );
+    // The next build works.
+    write_files(
+        &ctx,
+        &[("Dockerfile", "FROM busybox\nRUN echo fine > /f\n")],
+    );
+    kiln(&root, &["build", ctx.to_str().unwrap()]).ok();
+}
+
+fn nix_kill(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn mount_options_ssh_and_required_secrets() {
+    let t = Tmp::new("run-opts");
+    let root = t.join("root");
+    busybox(&root, &t);
+    // A stand-in SSH agent: any unix socket the step must see at $SSH_AUTH_SOCK.
+    let sock = t.join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN --mount=type=cache,target=/c,id=opts,sharing=locked,mode=0700,uid=1000,gid=50 \
+                 stat -c '%a %u %g' /c > /cache-meta\n\
+             RUN --mount=type=cache,target=/p,sharing=private touch /p/x && echo ok > /private-ok\n\
+             RUN --mount=type=tmpfs,target=/t,size=65536 df -k /t | tail -1 | awk '{print $2}' > /tmpfs-kb\n\
+             RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo ok > /ssh-ok\n\
+             RUN --mount=type=secret,id=opt,uid=1000,gid=50,mode=0440,target=/s stat -c '%a %u %g' /s > /secret-meta\n",
+        )],
+    );
+    let secret = t.join("opt.txt");
+    std::fs::write(&secret, "x").unwrap();
+    let out = t.join("out");
+    let run = common::kiln_env(
+        &root,
+        &[
+            "build",
+            "--ssh",
+            "default",
+            "--secret",
+            &format!("id=opt,src={}", secret.display()),
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            ctx.to_str().unwrap(),
+        ],
+        &[("SSH_AUTH_SOCK", sock.to_str().unwrap())],
+    )
+    .ok();
+    let read = |f: &str| {
+        std::fs::read_to_string(out.join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read("cache-meta"), "700 1000 50", "{}", run.stderr);
+    assert_eq!(read("private-ok"), "ok");
+    assert_eq!(read("tmpfs-kb"), "64");
+    assert_eq!(read("ssh-ok"), "ok");
+    assert_eq!(read("secret-meta"), "440 1000 50");
+    // A required secret that was not given fails the build, naming it.
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=secret,id=absent,required true\n",
+        )],
+    );
+    let fail = kiln(&root, &["build", ctx.to_str().unwrap()]).failed();
+    assert!(
+        fail.stderr.contains("secret absent: not provided"),
+        "{}",
+        fail.stderr
+    );
+}
+
+#[test]
+fn failing_run_error_snapshot() {
+    let t = Tmp::new("run-snap");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nWORKDIR /w\nRUN echo one && echo two >&2 \\\n  && exit 7\n",
+        )],
+    );
+    let run = kiln(&root, &["build", ctx.to_str().unwrap()]).failed();
+    // Keep the diagnostic, not the progress lines; hide the temp path.
+    let start = run.stderr.find("  x ").unwrap_or(0);
+    let shown = run.stderr[start..].replace(ctx.to_str().unwrap(), "[CTX]");
+    insta::assert_snapshot!("failing_run", shown);
+}
