@@ -493,3 +493,38 @@ fn failing_run_error_snapshot() {
     let shown = run.stderr[start..].replace(ctx.to_str().unwrap(), "[CTX]");
     insta::assert_snapshot!("failing_run", shown);
 }
+
+#[test]
+fn user_by_name_workdir_shell_and_exec_forms() {
+    let t = Tmp::new("run-user");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nARG BUILD_ONLY=arg-value\nENV FROM_ENV=env-value\n\
+             WORKDIR /srv/app\nUSER app:staff\n\
+             RUN id -u > /tmp/uid && id -g > /tmp/gid && pwd > /tmp/pwd \
+                 && echo \"$BUILD_ONLY $FROM_ENV\" > /tmp/env\n\
+             USER 0\nSHELL [\"/bin/sh\", \"-e\", \"-c\"]\n\
+             RUN [\"/bin/sh\", \"-c\", \"echo exec > /tmp/exec\"]\n\
+             RUN <<EOF\necho heredoc > /tmp/heredoc\nEOF\n",
+        )],
+    );
+    let out = t.join("out");
+    build_local(&root, &ctx, &out, &[]).ok();
+    let read = |f: &str| {
+        std::fs::read_to_string(out.join("tmp").join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read("uid"), "1000");
+    assert_eq!(read("gid"), "50");
+    assert_eq!(read("pwd"), "/srv/app");
+    assert_eq!(read("env"), "arg-value env-value");
+    assert_eq!(read("exec"), "exec");
+    assert_eq!(read("heredoc"), "heredoc");
+}
