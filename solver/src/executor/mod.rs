@@ -116,4 +116,3 @@ pub enum ExecError {
         message: String,
     },
 }
-

@@ -32,7 +32,10 @@ fn path(p: &Path) -> &str {
 
 #[test]
 fn skopeo_reads_every_export() {
-    assert!(installed("skopeo"), "skopeo is missing: run `bash .ci/setup`");
+    assert!(
+        installed("skopeo"),
+        "skopeo is missing: run `bash .ci/setup`"
+    );
     let dir = TestDir::new("skopeo");
     let store = ContentStore::open(&dir.path().join("store")).unwrap();
     let image = build(&store, &[&[("etc/a", b"1")], &[("etc/b", b"2")]], None);
