@@ -158,8 +158,13 @@ pub(super) fn spawn(plan: &mut ChildPlan, ends: ChildEnds) -> Result<Child, Exec
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     drop(ends);
     if ret < 0 {
+        let hint = if clone_error == nix::errno::Errno::EPERM {
+            " (the sandbox needs root)"
+        } else {
+            ""
+        };
         return Err(ExecError::Setup(format!(
-            "clone(CLONE_NEWPID): {clone_error}"
+            "clone(CLONE_NEWPID): {clone_error}{hint}"
         )));
     }
     let pid = Pid::from_raw(ret as libc::pid_t);
