@@ -95,10 +95,9 @@ pub fn lower(
         global,
         index: LineIndex::new(src),
         outs: vec![None; graph.stages.len()],
-        total: graph.order.len(),
     };
-    for (pos, &i) in graph.order.iter().enumerate() {
-        let out = cx.stage(&graph.stages[i], pos + 1)?;
+    for &i in &graph.order {
+        let out = cx.stage(&graph.stages[i])?;
         cx.outs[i] = Some(out);
     }
     let (target, mut config) = cx.outs[graph.target]
@@ -121,7 +120,6 @@ struct Lowering<'a> {
     global: GlobalScope,
     index: LineIndex<'a>,
     outs: Vec<Option<(OpId, ImageConfig)>>,
-    total: usize,
 }
 
 /// The state of the stage being lowered.
@@ -218,7 +216,7 @@ impl<'a> Lowering<'a> {
         }
     }
 
-    fn stage(&mut self, stage: &Stage, pos: usize) -> Result<(OpId, ImageConfig), Diagnostic> {
+    fn stage(&mut self, stage: &Stage) -> Result<(OpId, ImageConfig), Diagnostic> {
         let platform = match &stage.platform {
             Some(p) => llb_platform(&Platform::parse(p).map_err(|e| {
                 Diagnostic::error(e, stage.from.platform_span.unwrap_or(stage.from.span))
@@ -229,7 +227,7 @@ impl<'a> Lowering<'a> {
             Some(n) => n.clone(),
             None => format!("stage-{}", stage.index),
         };
-        let label = format!("[{name} {pos}/{}] FROM", self.total);
+        let label = format!("[{name} 1/{}] FROM", stage.instructions.len() + 1);
         let (op, mut config, triggers) = match &stage.base {
             Base::Scratch => {
                 let op = self.def.push(
