@@ -304,7 +304,8 @@ fn sandbox_and_runc_give_identical_layers() {
         &ctx,
         &[(
             "Dockerfile",
-            "FROM busybox\nRUN mkdir -p /app && echo hi > /app/x && rm /etc/group && chmod 0700 /app\n",
+            "FROM busybox\nRUN mkdir -p /app && echo hi > /app/x && rm /etc/group && chmod 0700 /app\n\
+             RUN true\nRUN true # empty layers repeat: overlay must not see one twice\nRUN true # 3\n",
         )],
     );
     let mut ids = Vec::new();

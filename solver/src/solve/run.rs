@@ -187,10 +187,19 @@ pub(super) fn run_exec_op(
     })
 }
 
-/// The base's layers as extracted snapshot directories, top-most first.
+/// The diff id of a layer with no entries (1024 zero bytes): it changes nothing.
+const EMPTY_LAYER: &str = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
+/// The base's layers as extracted snapshot directories, top-most first. Overlayfs refuses a
+/// directory that appears twice (ELOOP), which identical layers — most often empty ones from
+/// steps like `RUN true` — would cause: empty layers are left out, and of identical layers
+/// the top-most is kept (re-applying the same diff higher up covers the lower copy).
 fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, String> {
-    let mut dirs = Vec::new();
+    let mut dirs: Vec<PathBuf> = Vec::new();
     for l in base.layers().iter().rev() {
+        if l.diff_id == EMPTY_LAYER {
+            continue;
+        }
         let diff_id = l.diff_id()?;
         let blob = l.digest()?;
         let content = inner.store.content().clone();
@@ -202,7 +211,9 @@ fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, String> {
                     .map_err(|e| crate::snapshot::SnapshotError::other(e.to_string()))
             })
             .map_err(|e| format!("extracting layer {diff_id}: {e}"))?;
-        dirs.push(dir);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
     }
     Ok(dirs)
 }
