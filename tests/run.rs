@@ -529,3 +529,18 @@ fn user_by_name_workdir_shell_and_exec_forms() {
     assert_eq!(read("exec"), "exec");
     assert_eq!(read("heredoc"), "heredoc");
 }
+
+/// The README's quick start builds examples/multi-stage: it must keep working.
+#[test]
+fn readme_example_builds_and_runs_its_steps() {
+    let t = Tmp::new("example");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-stage");
+    let out = t.join("out");
+    build_local(&root, &example, &out, &["-t", "hello:1.0"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("greeting")).unwrap(),
+        "hello, kiln\n"
+    );
+}
