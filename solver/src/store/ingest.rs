@@ -79,10 +79,6 @@ impl Ingest {
                 ));
             }
         };
-        file.sync_all()
-            .map_err(|e| ContentError::io(&self.temp, e))?;
-        drop(file);
-
         let hasher = std::mem::take(&mut self.hasher);
         let digest = sha256_from_hex(&hex::encode(hasher.finalize()))?;
         if let Some(expected) = expected.filter(|d| **d != digest) {
@@ -98,10 +94,15 @@ impl Ingest {
 
         let dest = self.blobs.join(info.digest.digest());
         // A present blob of the right size is trusted (it was verified when it went in); one
-        // of the wrong size is a leftover of corruption and gets replaced.
+        // of the wrong size is a leftover of corruption and gets replaced. Checked before
+        // the fsync: a blob that is already stored (an empty layer, a rebuilt config) then
+        // costs no sync at all.
         if fs::metadata(&dest).is_ok_and(|m| m.len() == info.size) {
             return Ok(info);
         }
+        file.sync_all()
+            .map_err(|e| ContentError::io(&self.temp, e))?;
+        drop(file);
         // Read-only, so a hardlinked export cannot be edited into a corrupt store blob by
         // accident.
         fs::set_permissions(&self.temp, fs::Permissions::from_mode(0o444))
