@@ -91,12 +91,17 @@ pub(super) fn run_file_op(
     if let Some(base_root) = &base_rootfs {
         keep_base_dir_metadata(out, base_root)?;
     }
+    store_layer(inner, out)
+}
+
+/// Writes a diff directory as a layer blob into the content store (verified, atomic).
+pub(super) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, String> {
     let mut ingest = inner
         .store
         .content()
         .ingest()
         .map_err(|e| format!("starting a layer blob: {e}"))?;
-    let info = write_layer(out, &mut ingest, &inner.opts.layer)
+    let info = write_layer(diff, &mut ingest, &inner.opts.layer)
         .map_err(|e| format!("writing the layer: {e}"))?;
     let blob = ingest
         .commit(Some(&info.digest))

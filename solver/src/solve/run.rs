@@ -13,7 +13,6 @@ use kiln_llb::{CacheSharing, ExecMount, ExecOp, NetworkMode, OpId};
 
 use super::{Event, EventKind, Inner, LayerRecord, OpResult};
 use crate::executor::{ExecSpec, ExitStatus, MountSpec, Network, OutputSink};
-use crate::layer::write_layer;
 
 /// How many trailing output lines a failure message shows.
 const TAIL_LINES: usize = 20;
@@ -169,22 +168,7 @@ pub(super) fn run_exec_op(
     }
     remove_mount_stubs(&upper, &lowerdirs, &exec.mounts)?;
     prune_unchanged_dirs(&upper, &upper, &lowerdirs)?;
-    let mut ingest = inner
-        .store
-        .content()
-        .ingest()
-        .map_err(|e| format!("starting a layer blob: {e}"))?;
-    let info = write_layer(&upper, &mut ingest, &inner.opts.layer)
-        .map_err(|e| format!("writing the layer: {e}"))?;
-    let blob = ingest
-        .commit(Some(&info.digest))
-        .map_err(|e| format!("storing the layer: {e}"))?;
-    Ok(LayerRecord {
-        diff_id: info.diff_id.to_string(),
-        digest: blob.digest.to_string(),
-        size: blob.size,
-        media_type: info.media_type,
-    })
+    super::exec::store_layer(inner, &upper)
 }
 
 /// The diff id of a layer with no entries (1024 zero bytes): it changes nothing.
