@@ -260,22 +260,7 @@ fn source_date_epoch_gives_one_digest_from_empty_stores() {
     for store in ["s1", "s2"] {
         let root = t.join(store);
         let env = [("SOURCE_DATE_EPOCH", "1700000000")];
-        let bb = t.join(&format!("bb-{store}"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox/make-context.sh");
-        assert!(
-            std::process::Command::new("bash")
-                .arg(&script)
-                .arg(&bb)
-                .status()
-                .unwrap()
-                .success()
-        );
-        kiln_env(
-            &root,
-            &["build", "-q", "-t", "busybox", bb.to_str().unwrap()],
-            &env,
-        )
-        .ok();
+        common::busybox_env(&root, &t, &env);
         let run = kiln_env(&root, &["build", "-q", ctx.to_str().unwrap()], &env).ok();
         ids.push(run.stdout.trim().to_owned());
     }

@@ -312,22 +312,7 @@ fn sandbox_and_runc_give_identical_layers() {
     for runtime in ["sandbox", "runc"] {
         let root = t.join(runtime);
         let env = [("SOURCE_DATE_EPOCH", "1700000000")];
-        let bb = t.join(&format!("bb-{runtime}"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox/make-context.sh");
-        assert!(
-            std::process::Command::new("bash")
-                .arg(&script)
-                .arg(&bb)
-                .status()
-                .unwrap()
-                .success()
-        );
-        kiln_env(
-            &root,
-            &["build", "-q", "-t", "busybox", bb.to_str().unwrap()],
-            &env,
-        )
-        .ok();
+        common::busybox_env(&root, &t, &env);
         let run = kiln_env(
             &root,
             &["build", "-q", "--runtime", runtime, ctx.to_str().unwrap()],

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use kiln_solver::export;
 use kiln_solver::snapshot::Snapshots;
-use kiln_solver::solve::{CommittedImage, LayerRecord};
+use kiln_solver::solve::{CommittedImage, LayerChain, LayerRecord};
 use kiln_solver::store::Store;
 
 /// A parsed `--output` value.
@@ -105,33 +105,15 @@ pub(crate) fn export(
                 .with_context(ctx)?;
         }
         kind => {
-            let mut chain = Vec::new();
-            let mut blobs = BTreeMap::new();
-            for l in layers {
-                let d = l.diff_id().map_err(anyhow::Error::msg)?;
-                blobs.insert(d.to_string(), l.digest().map_err(anyhow::Error::msg)?);
-                chain.push(d);
-            }
-            let content = store.content().clone();
-            let open = move |diff_id: &oci_spec::image::Digest| -> Result<
-                Box<dyn std::io::Read>,
-                kiln_solver::snapshot::SnapshotError,
-            > {
-                let blob = blobs.get(&diff_id.to_string()).ok_or_else(|| {
-                    kiln_solver::snapshot::SnapshotError::other(format!("no blob for {diff_id}"))
-                })?;
-                let f = content
-                    .open_blob(blob)
-                    .map_err(|e| kiln_solver::snapshot::SnapshotError::other(e.to_string()))?;
-                Ok(Box::new(f))
-            };
+            let chain = LayerChain::new(store.content(), layers).map_err(anyhow::Error::msg)?;
+            let open = |d: &oci_spec::image::Digest| chain.open(d);
             if kind == "local" {
                 snapshots
-                    .export_local(&chain, &open, dest)
+                    .export_local(&chain.diff_ids, &open, dest)
                     .with_context(ctx)?;
             } else {
                 snapshots
-                    .export_tar(&chain, &open, dest)
+                    .export_tar(&chain.diff_ids, &open, dest)
                     .with_context(ctx)?;
             }
         }

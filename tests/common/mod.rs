@@ -114,7 +114,16 @@ pub fn tool(name: &str, args: &[&str]) -> Run {
 
 /// Builds the busybox base image (fixtures/busybox) into `root` as `busybox:latest`.
 pub fn busybox(root: &Path, work: &Tmp) {
-    let ctx = work.join("busybox-context");
+    busybox_env(root, work, &[]);
+}
+
+/// [`busybox`] with extra environment for kiln (e.g. `SOURCE_DATE_EPOCH`); each root gets a
+/// context of its own, so two stores in one test never share one.
+pub fn busybox_env(root: &Path, work: &Tmp, env: &[(&str, &str)]) {
+    let name = root
+        .file_name()
+        .map_or_else(|| "root".into(), |n| n.to_string_lossy());
+    let ctx = work.join(&format!("busybox-context-{name}"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox/make-context.sh");
     let out = Command::new("bash")
         .arg(&script)
@@ -126,9 +135,10 @@ pub fn busybox(root: &Path, work: &Tmp) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    kiln(
+    kiln_env(
         root,
         &["build", "-q", "-t", "busybox:latest", ctx.to_str().unwrap()],
+        env,
     )
     .ok();
 }

@@ -2,7 +2,6 @@
 //! directory, and write that directory as one layer into the content store.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -127,26 +126,11 @@ pub(super) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, 
     if layers.is_empty() {
         return Ok(None);
     }
-    let mut chain = Vec::with_capacity(layers.len());
-    let mut blobs: BTreeMap<String, Digest> = BTreeMap::new();
-    for l in layers {
-        let d = l.diff_id()?;
-        blobs.insert(d.to_string(), l.digest()?);
-        chain.push(d);
-    }
-    let content = inner.store.content().clone();
-    let open = move |diff_id: &Digest| -> Result<Box<dyn Read>, crate::snapshot::SnapshotError> {
-        let blob = blobs.get(&diff_id.to_string()).ok_or_else(|| {
-            crate::snapshot::SnapshotError::other(format!("no blob for layer {diff_id}"))
-        })?;
-        let f = content
-            .open_blob(blob)
-            .map_err(|e| crate::snapshot::SnapshotError::other(e.to_string()))?;
-        Ok(Box::new(f))
-    };
+    let chain = super::LayerChain::new(inner.store.content(), layers)?;
+    let open = |d: &Digest| chain.open(d);
     inner
         .snapshots
-        .rootfs(&chain, &open)
+        .rootfs(&chain.diff_ids, &open)
         .map(Some)
         .map_err(|e| format!("preparing the rootfs: {e}"))
 }

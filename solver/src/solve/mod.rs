@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 pub use commit::{CONFIG_MEDIA_TYPE, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image};
 pub use events::{Event, EventKind, Progress};
 pub use image_source::{ResolvedImage, from_manifest, resolve as resolve_image};
-pub use result::{LayerRecord, OpResult};
+pub use result::{LayerChain, LayerRecord, OpResult};
 
 use crate::context::Context;
 use crate::executor::Executor;

@@ -5,6 +5,8 @@ use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
+use crate::snapshot::SnapshotError;
+use crate::store::ContentStore;
 
 /// One layer of a chain, as recorded in the cache index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,5 +68,46 @@ impl OpResult {
             OpResult::Layers { layers, .. } => layers,
             OpResult::Dir { .. } => &[],
         }
+    }
+}
+
+/// A layer chain as the snapshotter wants it: diff ids (base first) and a way to open the
+/// blob behind each.
+#[derive(Debug, Clone)]
+pub struct LayerChain {
+    /// The diff ids, base first.
+    pub diff_ids: Vec<Digest>,
+    blobs: std::collections::BTreeMap<String, Digest>,
+    content: ContentStore,
+}
+
+impl LayerChain {
+    /// The chain of `layers`, whose blobs are in `content`.
+    pub fn new(content: &ContentStore, layers: &[LayerRecord]) -> Result<Self, String> {
+        let mut diff_ids = Vec::with_capacity(layers.len());
+        let mut blobs = std::collections::BTreeMap::new();
+        for l in layers {
+            let d = l.diff_id()?;
+            blobs.insert(d.to_string(), l.digest()?);
+            diff_ids.push(d);
+        }
+        Ok(LayerChain {
+            diff_ids,
+            blobs,
+            content: content.clone(),
+        })
+    }
+
+    /// Opens the blob of the layer with this diff id.
+    pub fn open(&self, diff_id: &Digest) -> Result<Box<dyn std::io::Read>, SnapshotError> {
+        let blob = self
+            .blobs
+            .get(&diff_id.to_string())
+            .ok_or_else(|| SnapshotError::other(format!("no blob for layer {diff_id}")))?;
+        let f = self
+            .content
+            .open_blob(blob)
+            .map_err(|e| SnapshotError::other(e.to_string()))?;
+        Ok(Box::new(f))
     }
 }
