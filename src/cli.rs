@@ -33,8 +33,56 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kiln parse                       # ./Dockerfile, BuildKit's dump format\n  kiln parse --format json app.Dockerfile\n  cat Dockerfile | kiln parse -"
     )]
     Parse(ParseArgs),
+    /// Download an image from a registry into the store.
+    #[command(
+        after_help = "Examples:\n  kiln pull busybox\n  kiln pull --platform linux/arm64 127.0.0.1:5000/base:1"
+    )]
+    Pull(PullArgs),
+    /// Upload an image from the store to a registry.
+    #[command(
+        after_help = "Examples:\n  kiln push registry.example.com/app:1.0\n  kiln push app:1.0 127.0.0.1:5000/team/app:1.0"
+    )]
+    Push(PushArgs),
     /// Print kiln's version.
     Version,
+}
+
+/// How kiln talks to registries.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RegistryArgs {
+    /// Talk plain HTTP to this registry (`HOST[:PORT]`, repeatable); localhost and 127.0.0.1
+    /// always are. Also read from `insecure-registries` in $KILN_CONFIG
+    /// (default /etc/kiln/config.json).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub(crate) insecure_registries: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PullArgs {
+    /// The image reference, `[REGISTRY/]REPO[:TAG][@DIGEST]`.
+    pub(crate) reference: String,
+    /// The platform to pick from a multi-platform image (default: this host's).
+    #[arg(long)]
+    pub(crate) platform: Option<String>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PushArgs {
+    /// The image in the store, by name or id.
+    pub(crate) source: String,
+    /// Where to push it (default: the source name).
+    pub(crate) destination: Option<String>,
+    /// Write the pushed digest as JSON to this file.
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub(crate) metadata_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }
 
 /// Where kiln keeps its store.
@@ -65,10 +113,25 @@ pub(crate) struct BuildArgs {
     /// Do not use the cache.
     #[arg(long)]
     pub(crate) no_cache: bool,
+    /// Always look base images up in their registry, even when the store has them.
+    #[arg(long)]
+    pub(crate) pull: bool,
+    /// Push every `-t` name to its registry after the build.
+    #[arg(long)]
+    pub(crate) push: bool,
+    /// Import build cache: `type=registry,ref=REPO[:TAG]` or `type=local,src=DIR`
+    /// (repeatable).
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub(crate) cache_from: Vec<String>,
+    /// Export build cache: `type=registry,ref=REPO[:TAG][,mode=min|max]` or
+    /// `type=local,dest=DIR[,mode=min|max]` (repeatable).
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub(crate) cache_to: Vec<String>,
     /// Target platform, `os/arch[/variant]`.
     #[arg(long)]
     pub(crate) platform: Option<String>,
-    /// Extra named contexts: `NAME=DIR` or `NAME=oci-layout://PATH[:tag|@digest]`.
+    /// Extra named contexts: `NAME=DIR`, `NAME=oci-layout://PATH[:tag|@digest]` or
+    /// `NAME=docker-image://REF`.
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub(crate) build_contexts: Vec<String>,
     /// Export the result: `type=oci,dest=DIR[,tar=true]`, `type=docker,dest=FILE`,
@@ -94,6 +157,8 @@ pub(crate) struct BuildArgs {
     /// `runc` ($KILN_RUNTIME).
     #[arg(long, env = "KILN_RUNTIME", value_name = "sandbox|runc|PATH")]
     pub(crate) runtime: Option<String>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
 }

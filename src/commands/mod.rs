@@ -5,6 +5,7 @@ mod images;
 mod outputs;
 mod parse;
 mod progress;
+mod registry;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Images(args) => images::list(&args),
         Command::Tag(args) => images::tag(&args),
         Command::Rmi(args) => images::rmi(&args),
+        Command::Pull(args) => registry::pull(&args),
+        Command::Push(args) => registry::push(&args),
         Command::Version => {
             crate::commands::print_stdout(&format!("kiln {}\n", env!("CARGO_PKG_VERSION")))?;
             Ok(ExitCode::SUCCESS)
