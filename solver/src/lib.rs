@@ -11,6 +11,7 @@ pub mod copy;
 pub mod executor;
 pub mod export;
 pub mod layer;
+pub mod registry;
 pub mod snapshot;
 pub mod solve;
 pub mod store;

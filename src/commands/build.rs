@@ -18,16 +18,64 @@ use kiln_solver::solve::{Progress, SolveError, SolveOptions, Solver, commit_imag
 use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
+use crate::commands::registry::registry_for;
 use crate::commands::{open_store, outputs, print_stdout, progress, report};
 use crate::source::{DockerfileSource, read_dockerfile};
 use crate::time;
+use kiln_solver::registry::Registry;
 
-/// Base image configs come from kiln's own store.
-struct StoreImages<'a>(&'a Store);
+/// Base images come from kiln's own store; one missing there (or every one, with `--pull`)
+/// is pulled from its registry first, once per build.
+struct StoreImages<'a> {
+    store: &'a Store,
+    registry: &'a Registry,
+    always_pull: bool,
+    quiet: bool,
+    pulled: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
 
 impl BaseImages for StoreImages<'_> {
     fn config(&self, source: &Source) -> Result<ImageConfig, String> {
-        kiln_solver::solve::resolve_image(self.0, source).map(|r| r.config)
+        if let Source::Image {
+            reference,
+            platform,
+        } = source
+        {
+            self.pull_if_needed(reference, platform)?;
+        }
+        kiln_solver::solve::resolve_image(self.store, source).map(|r| r.config)
+    }
+}
+
+impl StoreImages<'_> {
+    fn pull_if_needed(&self, reference: &str, platform: &kiln_llb::Platform) -> Result<(), String> {
+        if self.pulled.borrow().contains(reference) {
+            return Ok(());
+        }
+        let local = self
+            .store
+            .images()
+            .resolve(reference)
+            .map_err(|e| e.to_string())?;
+        if local.is_some() && !self.always_pull {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let pulled =
+            kiln_solver::registry::block_on(self.registry.pull(self.store, reference, platform))
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        if !self.quiet {
+            progress::note(&format!(
+                "pulled {} {} ({} blobs downloaded) in {:.2}s",
+                kiln_solver::store::familiar_name(&pulled.reference),
+                pulled.manifest_digest,
+                pulled.downloaded,
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        self.pulled.borrow_mut().insert(reference.to_owned());
+        Ok(())
     }
 }
 
@@ -54,7 +102,15 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         named_contexts: &dir_names,
         context_aliases: &aliases,
     };
-    let lowered = match lower(&parsed, &src.text, &lower_opts, &StoreImages(&store)) {
+    let registry = registry_for(&args.registry)?;
+    let images = StoreImages {
+        store: &store,
+        registry: &registry,
+        always_pull: args.pull,
+        quiet: args.quiet,
+        pulled: Default::default(),
+    };
+    let lowered = match lower(&parsed, &src.text, &lower_opts, &images) {
         Ok(l) => l,
         Err(d) => {
             report(&d, &src.name, &src.text);
@@ -135,6 +191,27 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             result.layers(),
             &args.tags,
         )?;
+    }
+    if args.push {
+        if args.tags.is_empty() {
+            bail!("--push needs a name to push to: add -t REGISTRY/REPOSITORY[:TAG]");
+        }
+        for tag in &args.tags {
+            let started = Instant::now();
+            let pushed = kiln_solver::registry::block_on(registry.push(
+                &store,
+                &image.manifest_digest,
+                tag,
+            ))??;
+            if !args.quiet {
+                progress::note(&format!(
+                    "pushed {} {} in {:.2}s",
+                    pushed.reference,
+                    pushed.digest,
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        }
     }
     let id = image.manifest_digest.to_string();
     if let Some(path) = &args.iidfile {

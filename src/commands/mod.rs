@@ -1,11 +1,11 @@
 //! One module per subcommand; `run` dispatches.
 
-mod build;
+pub(crate) mod build;
 mod images;
 mod outputs;
 mod parse;
 mod progress;
-mod registry;
+pub(crate) mod registry;
 
 use std::process::ExitCode;
 

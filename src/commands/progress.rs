@@ -90,3 +90,11 @@ pub(crate) fn human_size(bytes: u64) -> String {
         format!("{v:.1}{}", UNITS[u])
     }
 }
+
+/// A one-line note outside any step (a pull, a push, a cache import) on standard error.
+pub(crate) fn note(line: &str) {
+    #[allow(clippy::print_stderr)] // progress goes to stderr
+    {
+        eprintln!("{line}");
+    }
+}

@@ -1,15 +1,87 @@
-//! `kiln pull` and `kiln push`.
+//! `kiln pull` and `kiln push`, and the registry client every command shares.
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result};
+use kiln_frontend::scope::Platform;
+use kiln_solver::registry::{Registry, RegistryOptions, block_on, host_platform};
 
-use crate::cli::{PullArgs, PushArgs};
+use crate::cli::{PullArgs, PushArgs, RegistryArgs};
+use crate::commands::{open_store, print_stdout};
+
+/// Where the daemon-style configuration lives unless `$KILN_CONFIG` says otherwise.
+const DEFAULT_CONFIG: &str = "/etc/kiln/config.json";
+
+/// The registry client for these flags plus `insecure-registries` from kiln's config file.
+pub(crate) fn registry_for(args: &RegistryArgs) -> Result<Registry> {
+    let mut insecure = args.insecure_registries.clone();
+    let path = std::env::var_os("KILN_CONFIG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| DEFAULT_CONFIG.into());
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if let Some(list) = value.get("insecure-registries").and_then(|v| v.as_array()) {
+                for host in list {
+                    let host = host.as_str().with_context(|| {
+                        format!("{}: insecure-registries holds a non-string", path.display())
+                    })?;
+                    insecure.push(host.to_owned());
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    Ok(Registry::new(RegistryOptions { insecure }))
+}
+
+/// `--platform os/arch[/variant]` as the solver's platform type, else the host's.
+pub(crate) fn platform_arg(platform: Option<&str>) -> Result<kiln_llb::Platform> {
+    match platform {
+        None => Ok(host_platform()),
+        Some(p) => {
+            let p = Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+            Ok(kiln_llb::Platform {
+                os: p.os,
+                architecture: p.architecture,
+                variant: p.variant,
+            })
+        }
+    }
+}
 
 pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
-    bail!("kiln pull {}: not wired yet", args.reference)
+    let store = open_store(&args.store)?;
+    let registry = registry_for(&args.registry)?;
+    let platform = platform_arg(args.platform.as_deref())?;
+    let pulled = block_on(registry.pull(&store, &args.reference, &platform))??;
+    print_stdout(&format!("{}\n", pulled.manifest_digest))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn push(args: &PushArgs) -> Result<ExitCode> {
-    bail!("kiln push {}: not wired yet", args.source)
+    let store = open_store(&args.store)?;
+    let registry = registry_for(&args.registry)?;
+    let digest = store.images().resolve(&args.source)?.with_context(|| {
+        format!(
+            "image {} is not in the store (kiln images lists what is)",
+            args.source
+        )
+    })?;
+    let dest = args.destination.as_deref().unwrap_or(&args.source);
+    let pushed = block_on(registry.push(&store, &digest, dest))??;
+    if let Some(path) = &args.metadata_file {
+        let meta = serde_json::json!({
+            "containerimage.digest": pushed.digest.to_string(),
+            "image.name": pushed.reference,
+        });
+        crate::commands::build::write_atomic(
+            path,
+            serde_json::to_string_pretty(&meta)?.as_bytes(),
+        )?;
+    }
+    print_stdout(&format!("{}\n", pushed.digest))?;
+    Ok(ExitCode::SUCCESS)
 }

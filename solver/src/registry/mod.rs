@@ -1,0 +1,170 @@
+//! The registry client: pulls images into the content store and pushes them out, over the
+//! OCI distribution API (oci-client), with docker's credentials, plain HTTP for local and
+//! named insecure registries, and retries with backoff on transient failures.
+//!
+//! Every blob is streamed into the content store through an [`Ingest`](crate::store::Ingest)
+//! that verifies its digest, so a truncated or corrupted download is never stored; a manifest
+//! is stored (and tagged) only after everything it references is present.
+
+mod auth;
+mod blobs;
+mod error;
+mod platform;
+mod pull;
+mod push;
+mod retry;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+
+pub use error::RegistryError;
+pub use platform::host_platform;
+pub use pull::PulledImage;
+
+use crate::store::Reference as StoreRef;
+
+/// Manifest media types kiln reads and writes.
+pub mod media {
+    /// OCI image manifest.
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// OCI image index.
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// Docker schema 2 manifest.
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker manifest list.
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// Every manifest kind a pull accepts.
+    pub const ACCEPTED: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+}
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Registries (`host[:port]`) spoken to over plain HTTP, besides localhost/127.0.0.1.
+    pub insecure: Vec<String>,
+}
+
+/// A registry client shared by every pull and push of one kiln process.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: RegistryOptions,
+    /// One pair of clients per registry host: the scheme is fixed per client, and each keeps
+    /// its own tokens.
+    clients: Mutex<HashMap<String, Clients>>,
+}
+
+/// The clients for one registry.
+#[derive(Clone)]
+pub(crate) struct Clients {
+    /// Chunked uploads (the default) and every download.
+    pub(crate) chunked: Arc<oci_client::Client>,
+    /// Monolithic uploads, for registries that refuse chunked ones.
+    pub(crate) monolithic: Arc<oci_client::Client>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("insecure", &self.inner.options.insecure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A client for these options.
+    pub fn new(options: RegistryOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                options,
+                clients: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Whether `domain` is spoken to over plain HTTP.
+    pub fn is_insecure(&self, domain: &str) -> bool {
+        is_loopback(domain) || self.inner.options.insecure.iter().any(|h| h == domain)
+    }
+
+    /// The clients for `domain`, made on first use.
+    pub(crate) fn clients(&self, domain: &str) -> Clients {
+        let mut map = self
+            .inner
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(domain.to_owned())
+            .or_insert_with(|| {
+                let protocol = if self.is_insecure(domain) {
+                    ClientProtocol::Http
+                } else {
+                    ClientProtocol::Https
+                };
+                let config = |monolithic: bool| ClientConfig {
+                    protocol: protocol.clone(),
+                    use_monolithic_push: monolithic,
+                    connect_timeout: Some(std::time::Duration::from_secs(30)),
+                    read_timeout: Some(std::time::Duration::from_secs(120)),
+                    ..ClientConfig::default()
+                };
+                Clients {
+                    chunked: Arc::new(oci_client::Client::new(config(false))),
+                    monolithic: Arc::new(oci_client::Client::new(config(true))),
+                }
+            })
+            .clone()
+    }
+
+    /// Credentials for the registry of `reference`, from docker's config.
+    pub(crate) fn auth_for(&self, reference: &StoreRef) -> Result<RegistryAuth, RegistryError> {
+        auth::credentials(reference.domain())
+    }
+}
+
+/// Whether `domain` is a loopback registry (plain HTTP on any port, as docker does).
+pub(crate) fn is_loopback(domain: &str) -> bool {
+    let host = match domain.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => domain,
+    };
+    matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+}
+
+/// The oci-client reference for one of ours, by tag or by digest.
+pub(crate) fn client_ref(r: &StoreRef, digest: Option<&str>) -> oci_client::Reference {
+    let registry = r.domain().to_owned();
+    let repository = r.path().to_owned();
+    match (digest, r.digest(), r.tag()) {
+        (Some(d), _, _) => oci_client::Reference::with_digest(registry, repository, d.to_owned()),
+        (None, Some(d), _) => {
+            oci_client::Reference::with_digest(registry, repository, d.to_string())
+        }
+        (None, None, tag) => oci_client::Reference::with_tag(
+            registry,
+            repository,
+            tag.unwrap_or("latest").to_owned(),
+        ),
+    }
+}
+
+/// Runs `fut` to completion from synchronous code: on the current tokio runtime when called
+/// from one of its blocking threads, else on a runtime of its own.
+pub fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, RegistryError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Ok(handle.block_on(fut)),
+        Err(_) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| RegistryError::Runtime(e.to_string()))?;
+            Ok(rt.block_on(fut))
+        }
+    }
+}

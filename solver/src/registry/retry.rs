@@ -1,0 +1,187 @@
+//! Retries with exponential backoff: connection errors, 5xx answers, 429 and bodies that do
+//! not match their digest (a truncated or corrupted transfer) are tried again; refusals
+//! (401/403, 404, invalid requests) are not.
+
+use std::future::Future;
+use std::time::Duration;
+
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+
+use super::RegistryError;
+
+/// How many times a transfer is attempted in all.
+pub(crate) const ATTEMPTS: u32 = 5;
+const FIRST_DELAY: Duration = Duration::from_millis(200);
+const MAX_DELAY: Duration = Duration::from_secs(3);
+
+/// The outcome of one failed attempt.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Worth trying again; the message says what happened.
+    Transient(String),
+    /// Final.
+    Fatal(RegistryError),
+}
+
+impl Failure {
+    /// Sorts an oci-client error for `reference` into transient or fatal.
+    pub(crate) fn from_oci(reference: &str, registry: &str, e: OciDistributionError) -> Self {
+        use OciDistributionError as E;
+        match e {
+            E::RequestError(err) => {
+                if let Some(status) = err.status() {
+                    return Self::from_status(
+                        reference,
+                        registry,
+                        status.as_u16(),
+                        err.to_string(),
+                    );
+                }
+                Self::Transient(error_chain(&err))
+            }
+            E::ServerError { code, url, message } => Self::from_status(
+                reference,
+                registry,
+                code,
+                format!("{url}: {code} {message}"),
+            ),
+            E::IoError(err) => Self::Transient(err.to_string()),
+            E::DigestError(err) => {
+                Self::Transient(format!("content does not match its digest: {err}"))
+            }
+            E::UnauthorizedError { url } => Self::Fatal(RegistryError::Unauthorized {
+                reference: reference.to_owned(),
+                registry: registry.to_owned(),
+                detail: format!("{url} answered 401"),
+            }),
+            E::AuthenticationFailure(detail) => Self::Fatal(RegistryError::Unauthorized {
+                reference: reference.to_owned(),
+                registry: registry.to_owned(),
+                detail: if detail.trim().is_empty() {
+                    "the token endpoint refused the credentials".to_owned()
+                } else {
+                    detail.trim().to_owned()
+                },
+            }),
+            E::ImageManifestNotFoundError(detail) => Self::Fatal(RegistryError::NotFound {
+                reference: reference.to_owned(),
+                detail,
+            }),
+            E::RegistryError { envelope, url } => {
+                let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+                let detail = format!("{url}: {envelope}");
+                if codes
+                    .iter()
+                    .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+                {
+                    Self::Fatal(RegistryError::Unauthorized {
+                        reference: reference.to_owned(),
+                        registry: registry.to_owned(),
+                        detail,
+                    })
+                } else if codes.iter().any(|c| {
+                    matches!(
+                        c,
+                        OciErrorCode::ManifestUnknown
+                            | OciErrorCode::BlobUnknown
+                            | OciErrorCode::NameUnknown
+                            | OciErrorCode::NotFound
+                    )
+                }) {
+                    Self::Fatal(RegistryError::NotFound {
+                        reference: reference.to_owned(),
+                        detail,
+                    })
+                } else if codes
+                    .iter()
+                    .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
+                {
+                    Self::Transient(detail)
+                } else {
+                    Self::Fatal(RegistryError::Invalid {
+                        reference: reference.to_owned(),
+                        detail,
+                    })
+                }
+            }
+            // A registry that drops the connection mid-upload often surfaces as a missing
+            // Location header or a spec violation; both are worth one more try.
+            E::RegistryNoLocationError | E::RegistryNoDigestError => Self::Transient(e.to_string()),
+            other => Self::Fatal(RegistryError::Invalid {
+                reference: reference.to_owned(),
+                detail: other.to_string(),
+            }),
+        }
+    }
+
+    fn from_status(reference: &str, registry: &str, code: u16, detail: String) -> Self {
+        match code {
+            401 | 403 => Self::Fatal(RegistryError::Unauthorized {
+                reference: reference.to_owned(),
+                registry: registry.to_owned(),
+                detail,
+            }),
+            404 => Self::Fatal(RegistryError::NotFound {
+                reference: reference.to_owned(),
+                detail,
+            }),
+            408 | 429 | 500..=599 => Self::Transient(detail),
+            _ => Self::Fatal(RegistryError::Invalid {
+                reference: reference.to_owned(),
+                detail,
+            }),
+        }
+    }
+}
+
+/// reqwest's Display hides the cause ("error sending request"); the chain says why.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+/// Runs `attempt` until it succeeds, fails fatally, or [`ATTEMPTS`] transient failures.
+pub(crate) async fn retry<T, F, Fut>(
+    reference: &str,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let mut delay = FIRST_DELAY;
+    let mut last = String::new();
+    for n in 1..=ATTEMPTS {
+        if crate::cancel::is_cancelled() {
+            break;
+        }
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Transient(msg)) => {
+                last = msg;
+                if n < ATTEMPTS {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_DELAY);
+                }
+            }
+        }
+    }
+    Err(RegistryError::Transfer {
+        reference: reference.to_owned(),
+        what: what.to_owned(),
+        attempts: ATTEMPTS,
+        detail: if crate::cancel::is_cancelled() {
+            "cancelled".to_owned()
+        } else {
+            last
+        },
+    })
+}
