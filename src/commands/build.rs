@@ -23,6 +23,9 @@ use crate::commands::{open_store, outputs, print_stdout, progress, report};
 use crate::source::{DockerfileSource, read_dockerfile};
 use crate::time;
 use kiln_solver::registry::Registry;
+use kiln_solver::remote_cache::{CacheConfig, CacheRecord, RemoteCaches, select_records};
+
+use crate::commands::cache_spec::{self, CacheLocation, CacheSpec};
 
 /// Base images come from kiln's own store; one missing there (or every one, with `--pull`)
 /// is pulled from its registry first, once per build.
@@ -149,7 +152,14 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         },
         secrets: secrets(&args.secrets)?,
         ssh: ssh_agents(&args.ssh)?,
+        remote_cache: import_caches(args, &store, &registry)?,
     };
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|s| cache_spec::parse("--cache-to", s, true))
+        .collect::<Result<Vec<_>>>()?;
+    let remote_cache = solve_opts.remote_cache.clone();
     let (progress, rx) = Progress::channel();
     let printer = progress::spawn_plain(rx, args.quiet);
     let solver = Solver::new(
@@ -163,6 +173,9 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         .build()
         .context("starting the scheduler")?;
     let result = runtime.block_on(solver.solve(lowered.target));
+    drop(runtime);
+    let records = solver.cache_records();
+    // The solver holds the progress channel open; the printer ends when it is gone.
     drop(solver);
     let stats = printer.join().unwrap_or_default();
     let result = match result {
@@ -172,6 +185,11 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    // A cache hit from an imported cache may have left a layer's blob remote; the image
+    // needs them all before it is tagged.
+    remote_cache
+        .ensure_local(store.content(), result.layers())
+        .map_err(|e| anyhow::anyhow!("fetching layers from the imported cache: {e}"))?;
     let image = commit_image(&store, lowered.config.clone(), result.layers())
         .map_err(anyhow::Error::msg)?;
     let mut names = Vec::new();
@@ -190,6 +208,17 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             &image,
             result.layers(),
             &args.tags,
+        )?;
+    }
+    for spec in &cache_to {
+        export_cache(
+            spec,
+            &store,
+            &registry,
+            &remote_cache,
+            &records,
+            result.layers(),
+            args.quiet,
         )?;
     }
     if args.push {
@@ -231,6 +260,72 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         progress::summary(&names, &image, &stats, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Imports every `--cache-from`; like BuildKit, one that cannot be read is a warning.
+fn import_caches(args: &BuildArgs, store: &Store, registry: &Registry) -> Result<RemoteCaches> {
+    let mut caches = RemoteCaches::default();
+    for spec in &args.cache_from {
+        let parsed = cache_spec::parse("--cache-from", spec, false)?;
+        let imported = match &parsed.location {
+            CacheLocation::Registry(r) => kiln_solver::registry::block_on(
+                kiln_solver::remote_cache::import_registry(registry, store, r),
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+            CacheLocation::Local(dir) => kiln_solver::remote_cache::import_local(dir),
+        };
+        match imported {
+            Ok(cache) => {
+                if !args.quiet {
+                    progress::note(&format!("importing cache {spec}: {} records", cache.len()));
+                }
+                caches.push(cache);
+            }
+            Err(e) => progress::note(&format!("warning: --cache-from {spec}: {e}")),
+        }
+    }
+    Ok(caches)
+}
+
+/// Writes the build's cache records to one `--cache-to` destination.
+fn export_cache(
+    spec: &CacheSpec,
+    store: &Store,
+    registry: &Registry,
+    remote_cache: &RemoteCaches,
+    records: &[CacheRecord],
+    final_layers: &[kiln_solver::solve::LayerRecord],
+    quiet: bool,
+) -> Result<()> {
+    let started = Instant::now();
+    let records = select_records(records, spec.mode, final_layers);
+    let layers: Vec<_> = records.iter().map(|r| r.layer.clone()).collect();
+    remote_cache
+        .ensure_local(store.content(), &layers)
+        .map_err(|e| anyhow::anyhow!("exporting the cache: {e}"))?;
+    let count = records.len();
+    let config = CacheConfig::new(records);
+    let (what, digest) = match &spec.location {
+        CacheLocation::Registry(r) => (
+            r.clone(),
+            kiln_solver::registry::block_on(kiln_solver::remote_cache::export_registry(
+                registry, store, r, &config,
+            ))??,
+        ),
+        CacheLocation::Local(dir) => (
+            dir.display().to_string(),
+            kiln_solver::remote_cache::export_local(store, dir, &config)
+                .map_err(|e| anyhow::anyhow!("--cache-to {}: {e}", dir.display()))?,
+        ),
+    };
+    if !quiet {
+        progress::note(&format!(
+            "exported cache to {what}: {count} records, {digest} in {:.2}s",
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
 }
 
 fn solver_snapshots(store: &Store) -> Result<kiln_solver::snapshot::Snapshots> {

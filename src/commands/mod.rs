@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 pub(crate) mod build;
+mod cache_spec;
 mod images;
 mod outputs;
 mod parse;

@@ -18,16 +18,24 @@ use crate::store::Reference as StoreRef;
 const UPLOAD_PIECE: usize = 4 * 1024 * 1024;
 
 /// One authenticated conversation with a repository.
-pub(crate) struct Session {
+pub struct Session {
     pub(crate) reference: StoreRef,
     pub(crate) clients: Clients,
     pub(crate) auth: RegistryAuth,
     pub(crate) display: String,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("reference", &self.display)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Session {
     /// Authenticates for `op` on `reference`'s repository.
-    pub(crate) async fn open(
+    pub async fn open(
         registry: &Registry,
         reference: &StoreRef,
         op: RegistryOperation,
@@ -68,7 +76,7 @@ impl Session {
 
     /// Downloads blob `digest` into `content` unless it is there; the stored blob always
     /// hashes to `digest`.
-    pub(crate) async fn fetch_blob(
+    pub async fn fetch_blob(
         &self,
         content: &ContentStore,
         digest: &Digest,
@@ -107,7 +115,7 @@ impl Session {
     }
 
     /// Reads a small blob (a config) into memory, verified against `digest`.
-    pub(crate) async fn fetch_small_blob(
+    pub async fn fetch_small_blob(
         &self,
         content: &ContentStore,
         digest: &Digest,

@@ -20,9 +20,11 @@ use std::sync::{Arc, Mutex};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 
+pub use blobs::Session;
 pub use error::RegistryError;
 pub use platform::host_platform;
-pub use pull::PulledImage;
+pub use pull::{PulledImage, sha256 as sha256_digest};
+pub use push::PushedImage;
 
 use crate::store::Reference as StoreRef;
 

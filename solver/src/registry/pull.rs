@@ -190,7 +190,8 @@ pub(crate) async fn fetch_manifest(
     .await
 }
 
-pub(crate) fn sha256(bytes: &[u8]) -> Digest {
+/// The sha256 digest of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Digest {
     use sha2::Digest as _;
     let hex = hex::encode(sha2::Sha256::digest(bytes));
     Digest::from_str(&format!("sha256:{hex}")).unwrap_or_else(|_| unreachable_digest())
@@ -241,5 +242,15 @@ fn describe(p: &Platform) -> String {
         format!("{}/{}", p.os, p.architecture)
     } else {
         format!("{}/{}/{}", p.os, p.architecture, p.variant)
+    }
+}
+
+impl Session {
+    /// The manifest the session's reference names (or `digest`), verified, and its digest.
+    pub async fn fetch_manifest(
+        &self,
+        digest: Option<&Digest>,
+    ) -> Result<(Vec<u8>, Digest), RegistryError> {
+        fetch_manifest(self, digest).await
     }
 }

@@ -78,11 +78,7 @@ impl Registry {
 impl Session {
     /// Pushes `blobs` from the store (a few at a time), mounting where the store knows a
     /// source repository on this registry.
-    pub(crate) async fn push_blobs(
-        &self,
-        store: &Store,
-        blobs: &[Digest],
-    ) -> Result<(), RegistryError> {
+    pub async fn push_blobs(&self, store: &Store, blobs: &[Digest]) -> Result<(), RegistryError> {
         let content = store.content();
         let sources: Vec<Option<StoreRef>> = blobs
             .iter()
@@ -109,7 +105,7 @@ impl Session {
     }
 
     /// Pushes manifest `bytes` under the session's tag (or `tag`), returning its digest.
-    pub(crate) async fn push_manifest(
+    pub async fn push_manifest(
         &self,
         bytes: &[u8],
         media_type: &str,

@@ -6,6 +6,7 @@
 mod commit;
 mod events;
 mod exec;
+mod http_source;
 mod image_source;
 mod result;
 mod run;
@@ -26,6 +27,7 @@ pub use result::{LayerChain, LayerRecord, OpResult};
 use crate::context::Context;
 use crate::executor::Executor;
 use crate::layer::LayerOptions;
+use crate::remote_cache::{CacheRecord, RemoteCaches};
 use crate::snapshot::Snapshots;
 use crate::store::Store;
 
@@ -62,6 +64,8 @@ pub struct SolveOptions {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// `--ssh id=socket` agent sockets.
     pub ssh: BTreeMap<String, PathBuf>,
+    /// Caches imported with `--cache-from`, consulted after the local one.
+    pub remote_cache: RemoteCaches,
 }
 
 /// A solver over one store.
@@ -78,6 +82,8 @@ struct Inner {
     opts: SolveOptions,
     cells: Vec<OnceCell<Result<Arc<OpResult>, SolveError>>>,
     progress: Progress,
+    /// Every step's cache records in this build, for `--cache-to`.
+    records: std::sync::Mutex<Vec<CacheRecord>>,
 }
 
 impl Solver {
@@ -99,6 +105,7 @@ impl Solver {
                 opts,
                 cells,
                 progress,
+                records: Default::default(),
             }),
         })
     }
@@ -112,6 +119,31 @@ impl Solver {
     pub fn snapshots(&self) -> &Snapshots {
         &self.inner.snapshots
     }
+
+    /// The cache records of every layer step solved so far (run or cached).
+    pub fn cache_records(&self) -> Vec<CacheRecord> {
+        self.inner
+            .records
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Makes every layer's blob present in the store, fetching from imported caches what a
+    /// cache hit left remote.
+    pub fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), String> {
+        self.inner.ensure_local(layers)
+    }
+}
+
+/// A cache-index value: the layer, and for a definition key the content key its result
+/// carries. Older entries are a bare [`LayerRecord`], which this reads too.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CacheEntry {
+    #[serde(flatten)]
+    layer: LayerRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result_key: Option<String>,
 }
 
 type EvalFuture =
@@ -217,6 +249,11 @@ impl Inner {
                     context: ctx.clone(),
                 })
             }
+            Op::Source(Source::Http {
+                url,
+                checksum,
+                filename,
+            }) => http_source::solve(self, id, url, checksum.as_deref(), filename),
             Op::Source(Source::Scratch) => {
                 let mut e = Encoder::new();
                 encode_op(&mut e, op);
@@ -244,14 +281,38 @@ impl Inner {
                 })
             }
             Op::File(file) => {
+                let sources: Vec<OpId> = file
+                    .actions
+                    .iter()
+                    .filter_map(|a| match a {
+                        FileAction::Copy { source, .. } => Some(*source),
+                        _ => None,
+                    })
+                    .collect();
+                let def_key = self.definition_key(op, file.base, &sources, inputs)?;
+                if let Some(hit) = self.definition_hit(id, def_key.as_ref(), &inputs[&file.base]) {
+                    return Ok(hit);
+                }
                 let key = self.file_key(id, op, file, inputs)?;
-                self.layer_op(id, key, &inputs[&file.base], || {
+                self.layer_op(id, key, def_key, &inputs[&file.base], || {
                     exec::run_file_op(self, file, inputs)
                 })
             }
             Op::Exec(x) => {
+                let sources: Vec<OpId> = x
+                    .mounts
+                    .iter()
+                    .filter_map(|m| match m {
+                        kiln_llb::ExecMount::Bind { source, .. } => Some(*source),
+                        _ => None,
+                    })
+                    .collect();
+                let def_key = self.definition_key(op, x.base, &sources, inputs)?;
+                if let Some(hit) = self.definition_hit(id, def_key.as_ref(), &inputs[&x.base]) {
+                    return Ok(hit);
+                }
                 let key = self.exec_key(id, op, x, inputs)?;
-                self.layer_op(id, key, &inputs[&x.base], || {
+                self.layer_op(id, key, def_key, &inputs[&x.base], || {
                     run::run_exec_op(self, id, x, inputs)
                 })
             }
@@ -291,46 +352,143 @@ impl Inner {
         Ok(e.finish())
     }
 
+    /// The definition key of an op that reads other stages: its parameters and its inputs'
+    /// keys, without the content it reads from them. Looked up before the content key, so a
+    /// hit needs no input's rootfs (an imported cache then never downloads a stage's layers
+    /// just to hash them). `None` when an input is a local directory, whose key says nothing
+    /// about its content, or when no input is a stage.
+    fn definition_key(
+        &self,
+        op: &Op,
+        base: OpId,
+        sources: &[OpId],
+        inputs: &BTreeMap<OpId, Arc<OpResult>>,
+    ) -> Result<Option<CacheKey>, SolveError> {
+        let mut any_stage = false;
+        for s in sources {
+            match inputs.get(s).map(|r| r.as_ref()) {
+                Some(OpResult::Dir { .. }) => return Ok(None),
+                Some(r) if !r.layers().is_empty() => any_stage = true,
+                Some(_) => {}
+                None => return Err(SolveError::Definition("missing source".into())),
+            }
+        }
+        if !any_stage || self.opts.no_cache {
+            return Ok(None);
+        }
+        let mut e = Encoder::new();
+        e.str("kind", "definition");
+        encode_op(&mut e, op);
+        let base = inputs
+            .get(&base)
+            .ok_or_else(|| SolveError::Definition("missing base".into()))?;
+        e.str("base", &base.key().0);
+        for s in sources {
+            if let Some(r) = inputs.get(s) {
+                e.str("source", &r.key().0);
+            }
+        }
+        Ok(Some(e.finish()))
+    }
+
+    /// The cached result of a definition key, as a layer on `base`.
+    fn definition_hit(
+        &self,
+        id: OpId,
+        def_key: Option<&CacheKey>,
+        base: &OpResult,
+    ) -> Option<OpResult> {
+        let def_key = def_key?;
+        let (layer, result_key) = self.lookup(def_key)?;
+        let result_key = CacheKey(result_key?);
+        self.progress
+            .send(Event::new(id.0, self.name(id), EventKind::Cached));
+        self.record(def_key, Some(&result_key), &layer);
+        self.record(&result_key, None, &layer);
+        let mut layers = base.layers().to_vec();
+        layers.push(layer);
+        Some(OpResult::Layers {
+            key: result_key,
+            layers,
+            manifest_digest: None,
+        })
+    }
+
     /// An op that adds one layer to its base: answered from the cache index when `key` was
-    /// solved before (and its blob is still present), else run and recorded.
+    /// solved before (and its blob is still present), else run and recorded — under `key`
+    /// and, when given, under its definition key too.
     fn layer_op(
         &self,
         id: OpId,
         key: CacheKey,
+        def_key: Option<CacheKey>,
         base: &OpResult,
         run: impl FnOnce() -> Result<LayerRecord, String>,
     ) -> Result<OpResult, SolveError> {
         let started = Instant::now();
         let name = self.name(id);
         let mut layers = base.layers().to_vec();
-        if !self.opts.no_cache
-            && let Some(rec) = self.cached(&key)
-        {
-            self.progress
-                .send(Event::new(id.0, name, EventKind::Cached));
-            layers.push(rec);
-            return Ok(OpResult::Layers {
-                key,
-                layers,
-                manifest_digest: None,
-            });
+        let hit = if self.opts.no_cache {
+            None
+        } else {
+            self.lookup(&key).map(|(rec, _)| rec)
+        };
+        let rec = match hit {
+            Some(rec) => {
+                self.progress
+                    .send(Event::new(id.0, name, EventKind::Cached));
+                rec
+            }
+            None => {
+                self.progress
+                    .send(Event::new(id.0, name.clone(), EventKind::Started));
+                let rec = run().map_err(|m| self.fail(id, m))?;
+                self.put_entry(id, &key, &rec, None)?;
+                self.progress
+                    .send(Event::new(id.0, name, EventKind::Done(started.elapsed())));
+                rec
+            }
+        };
+        if let Some(dk) = &def_key {
+            self.put_entry(id, dk, &rec, Some(&key))?;
+            self.record(dk, Some(&key), &rec);
         }
-        self.progress
-            .send(Event::new(id.0, name.clone(), EventKind::Started));
-        let rec = run().map_err(|m| self.fail(id, m))?;
-        let bytes = serde_json::to_vec(&rec).map_err(|e| self.fail(id, e.to_string()))?;
-        self.store
-            .meta()
-            .cache_put(&key.0, &bytes)
-            .map_err(|e| self.fail(id, format!("recording the cache entry: {e}")))?;
-        self.progress
-            .send(Event::new(id.0, name, EventKind::Done(started.elapsed())));
+        self.record(&key, None, &rec);
         layers.push(rec);
         Ok(OpResult::Layers {
             key,
             layers,
             manifest_digest: None,
         })
+    }
+
+    fn put_entry(
+        &self,
+        id: OpId,
+        key: &CacheKey,
+        layer: &LayerRecord,
+        result_key: Option<&CacheKey>,
+    ) -> Result<(), SolveError> {
+        let entry = CacheEntry {
+            layer: layer.clone(),
+            result_key: result_key.map(|k| k.0.clone()),
+        };
+        let bytes = serde_json::to_vec(&entry).map_err(|e| self.fail(id, e.to_string()))?;
+        self.store
+            .meta()
+            .cache_put(&key.0, &bytes)
+            .map_err(|e| self.fail(id, format!("recording the cache entry: {e}")))
+    }
+
+    /// Notes a record for `--cache-to`.
+    fn record(&self, key: &CacheKey, result_key: Option<&CacheKey>, layer: &LayerRecord) {
+        if let Ok(mut records) = self.records.lock() {
+            records.push(CacheRecord {
+                key: key.0.clone(),
+                result_key: result_key.map(|k| k.0.clone()),
+                layer: layer.clone(),
+            });
+        }
     }
 
     /// The content key of what a copy or bind mount reads from `src` at `paths`: the
@@ -397,12 +555,36 @@ impl Inner {
         Ok(e.finish())
     }
 
-    /// A cache hit is only good while its blob is still in the store.
-    fn cached(&self, key: &CacheKey) -> Option<LayerRecord> {
-        let bytes = self.store.meta().cache_get(&key.0).ok()??;
-        let rec: LayerRecord = serde_json::from_slice(&bytes).ok()?;
-        let digest = rec.digest().ok()?;
-        self.store.content().contains(&digest).then_some(rec)
+    /// The layer (and result key) cached under `key`: from the local index while its blob
+    /// is still in the store, else from an imported cache (its blob is fetched when needed).
+    fn lookup(&self, key: &CacheKey) -> Option<(LayerRecord, Option<String>)> {
+        let local = self
+            .store
+            .meta()
+            .cache_get(&key.0)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice::<CacheEntry>(&bytes).ok())
+            .filter(|entry| {
+                entry
+                    .layer
+                    .digest()
+                    .is_ok_and(|d| self.store.content().contains(&d))
+            });
+        if let Some(entry) = local {
+            return Some((entry.layer, entry.result_key));
+        }
+        self.opts
+            .remote_cache
+            .lookup(&key.0)
+            .map(|r| (r.layer, r.result_key))
+    }
+
+    /// See [`Solver::ensure_local`].
+    fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), String> {
+        self.opts
+            .remote_cache
+            .ensure_local(self.store.content(), layers)
     }
 
     /// A temp directory under the store root (same filesystem: renames stay atomic).

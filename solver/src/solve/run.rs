@@ -179,6 +179,7 @@ const EMPTY_LAYER: &str = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755
 /// steps like `RUN true` — would cause: empty layers are left out, and of identical layers
 /// the top-most is kept (re-applying the same diff higher up covers the lower copy).
 fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, String> {
+    inner.ensure_local(base.layers())?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for l in base.layers().iter().rev() {
         if l.diff_id == EMPTY_LAYER {
