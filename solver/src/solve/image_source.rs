@@ -71,7 +71,7 @@ pub fn from_manifest(store: &Store, manifest_digest: Digest) -> Result<ResolvedI
             diff_id: diff_id.clone(),
             digest: l.digest().to_string(),
             size: l.size(),
-            media_type: l.media_type().to_string(),
+            media_type: oci_layer_media_type(&l.media_type().to_string()),
         })
         .collect();
     Ok(ResolvedImage {
@@ -79,4 +79,37 @@ pub fn from_manifest(store: &Store, manifest_digest: Digest) -> Result<ResolvedI
         config,
         layers,
     })
+}
+
+/// The OCI name of a layer media type: a base pulled as Docker schema 2 keeps its blobs, but
+/// the OCI manifests kiln writes on top of it must name them the OCI way (the bytes are the
+/// same: a gzip'd or plain tar).
+fn oci_layer_media_type(media_type: &str) -> String {
+    match media_type {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip".to_owned()
+        }
+        "application/vnd.docker.image.rootfs.diff.tar" => {
+            "application/vnd.oci.image.layer.v1.tar".to_owned()
+        }
+        "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
+            "application/vnd.oci.image.layer.v1.tar+zstd".to_owned()
+        }
+        other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn docker_layer_media_types_become_oci() {
+        assert_eq!(
+            super::oci_layer_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        assert_eq!(
+            super::oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+zstd"),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+    }
 }
