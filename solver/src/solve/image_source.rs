@@ -71,7 +71,7 @@ pub fn from_manifest(store: &Store, manifest_digest: Digest) -> Result<ResolvedI
             diff_id: diff_id.clone(),
             digest: l.digest().to_string(),
             size: l.size(),
-            media_type: oci_layer_media_type(&l.media_type().to_string()),
+            media_type: oci_layer_media_type(l.media_type().as_ref()),
         })
         .collect();
     Ok(ResolvedImage {

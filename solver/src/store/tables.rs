@@ -129,6 +129,43 @@ impl MetaDb {
     }
 }
 
+/// Blob digest → `domain/repository` it was pulled from, so a push to the same registry
+/// can mount it instead of uploading it.
+pub(crate) const BLOB_SOURCES: TableDefinition<'_, &str, &str> =
+    TableDefinition::new("blob_sources");
+
+impl MetaDb {
+    /// Records that `digests` were pulled from `repository`.
+    pub fn blob_source_put_many(
+        &self,
+        digests: &[String],
+        repository: &str,
+    ) -> Result<(), MetaError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        self.write(|txn| {
+            let mut table = txn.open_table(BLOB_SOURCES)?;
+            for d in digests {
+                table.insert(d.as_str(), repository)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The repository `digest` was pulled from, if recorded.
+    pub fn blob_source(&self, digest: &str) -> Result<Option<String>, MetaError> {
+        self.read(|txn| {
+            let table = match txn.open_table(BLOB_SOURCES) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(table.get(digest)?.map(|v| v.value().to_owned()))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::store::content::sha256_digest;
@@ -198,42 +235,5 @@ mod tests {
         );
         assert!(db.gc_root_remove("build/1").unwrap());
         assert_eq!(db.gc_roots().unwrap().len(), 1);
-    }
-}
-
-/// Blob digest → `domain/repository` it was pulled from, so a push to the same registry
-/// can mount it instead of uploading it.
-pub(crate) const BLOB_SOURCES: TableDefinition<'_, &str, &str> =
-    TableDefinition::new("blob_sources");
-
-impl MetaDb {
-    /// Records that `digests` were pulled from `repository`.
-    pub fn blob_source_put_many(
-        &self,
-        digests: &[String],
-        repository: &str,
-    ) -> Result<(), MetaError> {
-        if digests.is_empty() {
-            return Ok(());
-        }
-        self.write(|txn| {
-            let mut table = txn.open_table(BLOB_SOURCES)?;
-            for d in digests {
-                table.insert(d.as_str(), repository)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// The repository `digest` was pulled from, if recorded.
-    pub fn blob_source(&self, digest: &str) -> Result<Option<String>, MetaError> {
-        self.read(|txn| {
-            let table = match txn.open_table(BLOB_SOURCES) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            Ok(table.get(digest)?.map(|v| v.value().to_owned()))
-        })
     }
 }
