@@ -120,6 +120,18 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Images only read by COPY --from or RUN --mount=from= were not needed while lowering;
+    // pull any the store lacks now, before the solver looks for them.
+    for op in &lowered.definition.ops {
+        if let kiln_llb::Op::Source(Source::Image {
+            reference,
+            platform,
+        }) = op
+            && let Err(e) = images.pull_if_needed(reference, platform)
+        {
+            bail!("{e}");
+        }
+    }
     let mut contexts = BTreeMap::new();
     let df_path = (dockerfile != Path::new("-")).then_some(dockerfile.as_path());
     match &context_dir {
