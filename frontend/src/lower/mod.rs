@@ -3,6 +3,7 @@
 //! change the config and add an `empty_layer` history entry; COPY, ADD and WORKDIR add a
 //! file op (one layer each). RUN needs the sandbox and is refused until it exists.
 
+mod add_url;
 mod history;
 mod paths;
 mod run;
@@ -503,7 +504,7 @@ impl<'a> Lowering<'a> {
                 st.config.config.on_build.push(o.expression.clone());
             }
             Instruction::Copy(c) => self.copy(st, &CopyLike::from_copy(c), refs)?,
-            Instruction::Add(a) => self.copy(st, &CopyLike::from_add(a)?, refs)?,
+            Instruction::Add(a) => self.copy(st, &CopyLike::from_add(a), refs)?,
         }
         Ok(())
     }
@@ -523,7 +524,13 @@ impl<'a> Lowering<'a> {
         let mut sources = Vec::new();
         for s in c.sources {
             let s = ex(s)?;
-            if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
+            if add_url::is_http_url(&s) {
+                if c.keyword != "ADD" {
+                    return Err(Diagnostic::error("source can't be a URL for COPY", c.span)
+                        .with_hint("ADD downloads a URL; COPY only reads local files"));
+                }
+            } else if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+            {
                 return Err(Diagnostic::error(
                     format!(
                         "{} from a URL or git repository is not supported yet: {s}",
@@ -537,45 +544,92 @@ impl<'a> Lowering<'a> {
             }
             sources.push(s);
         }
+        let checksum = c.checksum.map(&ex).transpose()?.filter(|s| !s.is_empty());
+        if let Some(sum) = &checksum {
+            let [only] = sources.as_slice() else {
+                return Err(Diagnostic::error(
+                    "checksum can't be specified for multiple sources",
+                    c.span,
+                ));
+            };
+            if !add_url::is_http_url(only) {
+                return Err(Diagnostic::error(
+                    "checksum can't be specified for non-HTTP(S) sources",
+                    c.span,
+                ));
+            }
+            add_url::check_checksum(sum, c.span)?;
+        }
         let excludes = c
             .excludes
             .iter()
             .map(|e| ex(e))
             .collect::<Result<Vec<_>, _>>()?;
+        let urls = sources.iter().filter(|s| add_url::is_http_url(s)).count();
         let source_op = match refs.first() {
-            Some(SourceRef::Stage(j)) => self.outs[*j]
-                .as_ref()
-                .map(|(op, _)| *op)
-                .ok_or_else(|| Diagnostic::error("internal: source stage not lowered", c.span))?,
+            // Only URLs: nothing is read from the context.
+            _ if urls > 0 && urls == sources.len() => None,
+            Some(SourceRef::Stage(j)) => {
+                Some(self.outs[*j].as_ref().map(|(op, _)| *op).ok_or_else(|| {
+                    Diagnostic::error("internal: source stage not lowered", c.span)
+                })?)
+            }
             Some(SourceRef::Image(r)) => {
                 let source = self.source_for(r, &st.platform);
-                self.def.push(
+                Some(self.def.push(
                     Op::Source(source),
                     self.location(format!("{} --from={r}", c.keyword), c.span),
-                )
+                ))
             }
-            None => self.def.push(
+            None => Some(self.def.push(
                 Op::Source(Source::Local {
                     name: "context".to_owned(),
                 }),
                 self.location("[internal] load build context".to_owned(), c.span),
-            ),
+            )),
         };
-        let mut actions = Vec::new();
-        if !sources.is_empty() {
-            actions.push(FileAction::Copy {
-                source: source_op,
+        let local_copy = |sources: Vec<String>| {
+            source_op.map(|source| FileAction::Copy {
+                source,
                 params: CopyParams {
-                    sources: sources.clone(),
+                    sources,
                     dest: dest.clone(),
                     chown: chown.clone(),
                     chmod: chmod.clone(),
                     parents: c.parents,
-                    excludes,
+                    excludes: excludes.clone(),
                     unpack_archives: c.keyword == "ADD" && c.unpack.unwrap_or(true),
                     link: c.link,
                 },
-            });
+            })
+        };
+        let name = self.step_name(st, &c.display(&sources, &dest_raw, refs));
+        let url_copy = add_url::UrlCopy {
+            name: &name,
+            dest: &dest,
+            chown: chown.as_deref(),
+            chmod: chmod.as_deref(),
+            checksum: checksum.as_deref(),
+            unpack: c.unpack,
+            link: c.link,
+            span: c.span,
+        };
+        // Sources are copied in order, as BuildKit chains one copy per source; runs of local
+        // sources stay one copy, so wildcards and the several-sources rule see them together.
+        let mut actions = Vec::new();
+        let mut locals = Vec::new();
+        for s in &sources {
+            if add_url::is_http_url(s) {
+                if !locals.is_empty() {
+                    actions.extend(local_copy(std::mem::take(&mut locals)));
+                }
+                actions.push(self.url_copy(s, &url_copy));
+            } else {
+                locals.push(s.clone());
+            }
+        }
+        if !locals.is_empty() {
+            actions.extend(local_copy(locals));
         }
         for content in c.contents {
             let data = if content.expand {
@@ -611,7 +665,6 @@ impl<'a> Lowering<'a> {
             msg.push_str(&format!(" <<{}", content.path));
         }
         msg.push_str(&format!(" {dest_raw}"));
-        let name = self.step_name(st, &c.display(&sources, &dest_raw, refs));
         st.op = self.def.push(
             Op::File(FileOp {
                 base: st.op,
@@ -636,6 +689,7 @@ struct CopyLike<'a> {
     excludes: &'a [String],
     link: bool,
     unpack: Option<bool>,
+    checksum: Option<&'a str>,
     from: Option<&'a str>,
     span: Span,
 }
@@ -653,19 +707,14 @@ impl<'a> CopyLike<'a> {
             excludes: &c.excludes,
             link: c.link,
             unpack: None,
+            checksum: None,
             from: c.from.as_deref(),
             span: c.span,
         }
     }
 
-    fn from_add(a: &'a AddInstruction) -> Result<Self, Diagnostic> {
-        if a.checksum.is_some() {
-            return Err(Diagnostic::error(
-                "checksum can't be specified for non-HTTP(S) sources",
-                a.span,
-            ));
-        }
-        Ok(CopyLike {
+    fn from_add(a: &'a AddInstruction) -> Self {
+        CopyLike {
             keyword: "ADD",
             sources: &a.sources,
             contents: &a.contents,
@@ -676,9 +725,10 @@ impl<'a> CopyLike<'a> {
             excludes: &a.excludes,
             link: a.link,
             unpack: a.unpack,
+            checksum: a.checksum.as_deref(),
             from: None,
             span: a.span,
-        })
+        }
     }
 
     /// The progress name: `COPY --from=builder /out /app`.

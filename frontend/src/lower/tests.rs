@@ -248,3 +248,169 @@ fn layout_selector_split() {
         ("/x/y", Some("sha256:ab"))
     );
 }
+
+/// The actions of the last file op, with each copy's source op.
+fn last_file_actions(l: &Lowered) -> Vec<(Option<Op>, FileAction)> {
+    let ops = &l.definition.ops;
+    let Some(Op::File(f)) = ops.iter().rev().find(|o| matches!(o, Op::File(_))) else {
+        panic!("no file op in {ops:?}");
+    };
+    f.actions
+        .iter()
+        .map(|a| match a {
+            FileAction::Copy { source, .. } => (l.definition.get(*source).cloned(), a.clone()),
+            _ => (None, a.clone()),
+        })
+        .collect()
+}
+
+fn http(url: &str, checksum: Option<&str>, filename: &str) -> Option<Op> {
+    Some(Op::Source(Source::Http {
+        url: url.to_owned(),
+        checksum: checksum.map(str::to_owned),
+        filename: filename.to_owned(),
+    }))
+}
+
+fn copy_params(a: &FileAction) -> &CopyParams {
+    match a {
+        FileAction::Copy { params, .. } => params,
+        other => panic!("not a copy: {other:?}"),
+    }
+}
+
+#[test]
+fn add_url_lowers_to_an_http_source_and_a_copy() {
+    let sum = format!("sha256:{}", "ab".repeat(32));
+    let src = format!(
+        "FROM scratch\nARG V=1.2\nWORKDIR /w\n\
+         ADD --checksum={sum} --chown=10:20 --chmod=755 https://example.com/d/tool-$V.tar.gz bin/\n"
+    );
+    let l = lower_src(&src, &BuildOptions::default()).unwrap();
+    let actions = last_file_actions(&l);
+    assert_eq!(actions.len(), 1);
+    let (source, action) = &actions[0];
+    assert_eq!(
+        *source,
+        http(
+            "https://example.com/d/tool-1.2.tar.gz",
+            Some(&sum),
+            "tool-1.2.tar.gz"
+        )
+    );
+    let p = copy_params(action);
+    assert_eq!(p.sources, ["tool-1.2.tar.gz"]);
+    assert_eq!(p.dest, "/w/bin/");
+    assert_eq!(p.chown.as_deref(), Some("10:20"));
+    assert_eq!(p.chmod.as_deref(), Some("755"));
+    assert!(!p.unpack_archives, "remote archives are not unpacked");
+    // Nothing is read from the build context.
+    assert!(
+        l.definition
+            .ops
+            .iter()
+            .all(|o| !matches!(o, Op::Source(Source::Local { .. })))
+    );
+    let by: Vec<&str> = l
+        .config
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect();
+    assert!(
+        by.contains(
+            &"ADD --chown=10:20 --chmod=755 https://example.com/d/tool-1.2.tar.gz bin/ # buildkit"
+        ),
+        "{by:?}"
+    );
+}
+
+#[test]
+fn add_url_to_a_file_name_and_unnamed_urls() {
+    let src =
+        "FROM scratch\nADD --unpack=true https://h/a.tgz /opt/x.tgz\nADD http://h:8080/ /u/\n";
+    let l = lower_src(src, &BuildOptions::default()).unwrap();
+    let files: Vec<&FileOp> = l
+        .definition
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::File(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    let first = copy_params(&files[0].actions[0]);
+    assert_eq!(first.sources, ["a.tgz"]);
+    assert_eq!(first.dest, "/opt/x.tgz");
+    assert!(
+        first.unpack_archives,
+        "--unpack=true unpacks a remote archive"
+    );
+    let FileAction::Copy { source, params } = &files[1].actions[0] else {
+        panic!("not a copy");
+    };
+    assert_eq!(
+        l.definition.get(*source).cloned(),
+        http("http://h:8080/", None, "__unnamed__")
+    );
+    assert_eq!(params.sources, ["__unnamed__"]);
+}
+
+#[test]
+fn add_mixes_urls_and_local_sources_in_order() {
+    let src = "FROM scratch\nADD a.txt b.txt https://h/one x.tar https://h/two /d/\n";
+    let l = lower_src(src, &BuildOptions::default()).unwrap();
+    let actions = last_file_actions(&l);
+    let shape: Vec<(String, Vec<String>, bool)> = actions
+        .iter()
+        .map(|(source, a)| {
+            let kind = match source {
+                Some(Op::Source(Source::Local { name })) => format!("local:{name}"),
+                Some(Op::Source(Source::Http { url, .. })) => url.clone(),
+                other => format!("{other:?}"),
+            };
+            let p = copy_params(a);
+            (kind, p.sources.clone(), p.unpack_archives)
+        })
+        .collect();
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        shape,
+        [
+            ("local:context".to_owned(), s(&["a.txt", "b.txt"]), true),
+            ("https://h/one".to_owned(), s(&["one"]), false),
+            ("local:context".to_owned(), s(&["x.tar"]), true),
+            ("https://h/two".to_owned(), s(&["two"]), false),
+        ]
+    );
+}
+
+#[test]
+fn add_url_errors_follow_buildkit() {
+    let err = |src: &str| {
+        lower_src(src, &BuildOptions::default())
+            .unwrap_err()
+            .message
+    };
+    let sum = format!("sha256:{}", "0".repeat(64));
+    assert_eq!(
+        err("FROM scratch\nCOPY https://h/x /x\n"),
+        "source can't be a URL for COPY"
+    );
+    assert_eq!(
+        err(&format!(
+            "FROM scratch\nADD --checksum={sum} https://h/x https://h/y /d/\n"
+        )),
+        "checksum can't be specified for multiple sources"
+    );
+    assert_eq!(
+        err(&format!("FROM scratch\nADD --checksum={sum} x /d/\n")),
+        "checksum can't be specified for non-HTTP(S) sources"
+    );
+    assert!(
+        err("FROM scratch\nADD --checksum=sha256:abc https://h/x /d/\n")
+            .contains("invalid checksum digest length"),
+    );
+    // A URL ending in .git is a git repository, which is another matter.
+    assert!(err("FROM scratch\nADD https://h/repo.git /src\n").contains("not supported yet"),);
+}

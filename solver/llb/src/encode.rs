@@ -128,6 +128,16 @@ pub fn encode_op(e: &mut Encoder, op: &Op) {
             Source::Local { name } => {
                 e.str("op", "local").str("name", name);
             }
+            Source::Http {
+                url,
+                checksum,
+                filename,
+            } => {
+                e.str("op", "http")
+                    .str("url", url)
+                    .opt("checksum", checksum.as_deref())
+                    .str("filename", filename);
+            }
         },
         Op::Exec(x) => encode_exec(e, x),
         Op::File(f) => {
@@ -277,6 +287,27 @@ mod tests {
             e.finish().0,
             "sha256:61fed1b3f5db40be14dc4841fffb2d912b84569a98914c814044e880263e46c0"
         );
+    }
+
+    #[test]
+    fn http_sources_differ_by_url_checksum_and_filename() {
+        let key = |url: &str, checksum: Option<&str>, filename: &str| {
+            let mut e = Encoder::new();
+            encode_op(
+                &mut e,
+                &Op::Source(Source::Http {
+                    url: url.to_owned(),
+                    checksum: checksum.map(str::to_owned),
+                    filename: filename.to_owned(),
+                }),
+            );
+            e.finish()
+        };
+        let a = key("https://h/a", None, "a");
+        assert_eq!(a, key("https://h/a", None, "a"));
+        assert_ne!(a, key("https://h/b", None, "a"));
+        assert_ne!(a, key("https://h/a", Some("sha256:00"), "a"));
+        assert_ne!(a, key("https://h/a", None, "b"));
     }
 
     #[test]

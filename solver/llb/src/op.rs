@@ -46,6 +46,18 @@ pub enum Source {
         /// `context`, or the `--build-context` name.
         name: String,
     },
+    /// One file downloaded from an `http://` or `https://` URL (ADD): a directory holding
+    /// just `filename`, mode 0600, its mtime from the response's `Last-Modified` (else the
+    /// epoch).
+    Http {
+        /// The URL, as written (already expanded).
+        url: String,
+        /// `--checksum`: the digest the content must have (`sha256:…`, `sha384:…` or
+        /// `sha512:…`).
+        checksum: Option<String>,
+        /// The file's name: the last segment of the URL's path, or `__unnamed__`.
+        filename: String,
+    },
 }
 
 /// One file action applied on top of a base state.
