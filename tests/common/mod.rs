@@ -7,6 +7,9 @@
     clippy::panic
 )]
 
+pub mod proxy;
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

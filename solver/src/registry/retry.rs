@@ -92,10 +92,18 @@ impl Failure {
                         reference: reference.to_owned(),
                         detail,
                     })
-                } else if codes
-                    .iter()
-                    .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
-                {
+                } else if codes.iter().any(|c| {
+                    matches!(
+                        c,
+                        OciErrorCode::Toomanyrequests
+                            // An upload whose bytes arrived damaged (or whose session the
+                            // registry lost): starting the upload again can succeed.
+                            | OciErrorCode::DigestInvalid
+                            | OciErrorCode::BlobUploadInvalid
+                            | OciErrorCode::BlobUploadUnknown
+                            | OciErrorCode::SizeInvalid
+                    )
+                }) {
                     Self::Transient(detail)
                 } else {
                     Self::Fatal(RegistryError::Invalid {
@@ -126,6 +134,18 @@ impl Failure {
                 detail,
             }),
             408 | 429 | 500..=599 => Self::Transient(detail),
+            // Damaged upload bytes or a lost upload session: starting over can succeed.
+            400 if [
+                "DIGEST_INVALID",
+                "BLOB_UPLOAD_INVALID",
+                "BLOB_UPLOAD_UNKNOWN",
+                "SIZE_INVALID",
+            ]
+            .iter()
+            .any(|code| detail.contains(code)) =>
+            {
+                Self::Transient(detail)
+            }
             _ => Self::Fatal(RegistryError::Invalid {
                 reference: reference.to_owned(),
                 detail,
