@@ -43,6 +43,26 @@ pub(crate) enum Command {
         after_help = "Examples:\n  kiln push registry.example.com/app:1.0\n  kiln push app:1.0 127.0.0.1:5000/team/app:1.0"
     )]
     Push(PushArgs),
+    /// Show the store's disk usage by kind (apparent size, as `du -sb` counts it).
+    #[command(after_help = "Examples:\n  kiln du\n  kiln du --format json")]
+    Du(DuArgs),
+    /// Remove what no tagged image needs: unreachable blobs, stale snapshots, dead cache entries.
+    #[command(
+        after_help = "Examples:\n  kiln prune -f\n  kiln prune --all -f                      # also the build cache images do not need\n  kiln prune --keep-storage 2GB -f         # keep the newest 2 GB of build cache\n  kiln prune --all --filter until=24h -f   # only what is older than a day"
+    )]
+    Prune(PruneArgs),
+    /// Show the history of an image, newest step first.
+    History(HistoryArgs),
+    /// Show an image's id, names, manifest and config as JSON.
+    Inspect(InspectArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  kiln completion bash > /etc/bash_completion.d/kiln\n  kiln completion zsh > \"${fpath[1]}/_kiln\"\n  kiln completion fish > ~/.config/fish/completions/kiln.fish"
+    )]
+    Completion(CompletionArgs),
+    /// Print kiln's man page (roff), or write one per subcommand into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
     /// Print kiln's version.
     Version,
 }
@@ -198,4 +218,81 @@ pub(crate) enum ParseFormat {
     Buildkit,
     /// The typed instructions with their spans, as JSON.
     Json,
+}
+
+/// Table for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TableFormat {
+    /// Aligned columns.
+    Table,
+    /// JSON.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DuArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub(crate) format: TableFormat,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PruneArgs {
+    /// Also remove all build cache that no tagged image needs.
+    #[arg(short = 'a', long)]
+    pub(crate) all: bool,
+    /// Keep the most recently used build cache up to this size (`500MB`, `1.5GiB`; kB/MB/GB
+    /// are powers of 1000, KiB/MiB/GiB of 1024).
+    #[arg(long = "keep-storage", value_name = "SIZE")]
+    pub(crate) keep_storage: Option<String>,
+    /// Only remove what is older than this: `until=DURATION` (`24h`, `90m`, `7d`, `1h30m`).
+    #[arg(long = "filter", value_name = "until=DURATION")]
+    pub(crate) filters: Vec<String>,
+    /// Also empty the RUN --mount=type=cache directories.
+    #[arg(long = "cache-mounts")]
+    pub(crate) cache_mounts: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'f', long)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct HistoryArgs {
+    /// The image, by name or id.
+    pub(crate) image: String,
+    /// Do not truncate the CREATED BY column.
+    #[arg(long = "no-trunc")]
+    pub(crate) no_trunc: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub(crate) format: TableFormat,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct InspectArgs {
+    /// Images, by name or id.
+    #[arg(required = true)]
+    pub(crate) images: Vec<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompletionArgs {
+    /// The shell to complete for.
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ManArgs {
+    /// Write `kiln.1` and one page per subcommand (`kiln-build.1`, …) into this directory
+    /// instead of printing `kiln.1`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }

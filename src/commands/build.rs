@@ -85,6 +85,9 @@ impl StoreImages<'_> {
 pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let store = open_store(&args.store)?;
+    // Held for the whole build: `kiln prune` waits for it, so it never removes a blob or a
+    // snapshot this build is writing or about to reference.
+    let _store_lock = kiln_solver::store::StoreLock::shared(store.root())?;
     let (dockerfile, context_dir) = locate(args)?;
     let src = read_dockerfile(&dockerfile)?;
     let parsed = match parser::parse(&src.text) {

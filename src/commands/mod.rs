@@ -2,10 +2,15 @@
 
 pub(crate) mod build;
 mod cache_spec;
+mod completion;
+mod du;
+mod history;
 mod images;
+mod inspect;
 mod outputs;
 mod parse;
 mod progress;
+mod prune;
 pub(crate) mod registry;
 
 use std::process::ExitCode;
@@ -24,6 +29,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rmi(args) => images::rmi(&args),
         Command::Pull(args) => registry::pull(&args),
         Command::Push(args) => registry::push(&args),
+        Command::Du(args) => du::run(&args),
+        Command::Prune(args) => prune::run(&args),
+        Command::History(args) => history::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Completion(args) => completion::completion(&args),
+        Command::Man(args) => completion::man(&args),
         Command::Version => {
             crate::commands::print_stdout(&format!("kiln {}\n", env!("CARGO_PKG_VERSION")))?;
             Ok(ExitCode::SUCCESS)

@@ -54,6 +54,8 @@ pub(crate) fn platform_arg(platform: Option<&str>) -> Result<kiln_llb::Platform>
 
 pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
     let store = open_store(&args.store)?;
+    // Blobs land before the tag; prune must not see them as unreachable in between.
+    let _store_lock = kiln_solver::store::StoreLock::shared(store.root())?;
     let registry = registry_for(&args.registry)?;
     let platform = platform_arg(args.platform.as_deref())?;
     let pulled = block_on(registry.pull(&store, &args.reference, &platform))??;
@@ -63,6 +65,7 @@ pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
 
 pub(crate) fn push(args: &PushArgs) -> Result<ExitCode> {
     let store = open_store(&args.store)?;
+    let _store_lock = kiln_solver::store::StoreLock::shared(store.root())?;
     let registry = registry_for(&args.registry)?;
     let digest = store.images().resolve(&args.source)?.with_context(|| {
         format!(

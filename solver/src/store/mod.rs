@@ -6,6 +6,7 @@
 //! blobs/sha256/<hex>   blobs by digest (the OCI image-layout shape)
 //! ingest/              temp files being hashed on their way into blobs/
 //! meta.redb            image tags, cache index, context index, GC roots
+//! gc.lock              held shared by builds and pulls, exclusive by prune (see `gc.rs`)
 //! ```
 //!
 //! Several kiln processes may share one root at once: blobs appear atomically by rename and
@@ -13,6 +14,7 @@
 //! and context-index entries are opaque bytes here, and it never parses Dockerfiles.
 
 mod content;
+mod gc;
 mod images;
 mod ingest;
 mod meta;
@@ -26,6 +28,7 @@ pub(crate) mod test_dir;
 use std::path::{Path, PathBuf};
 
 pub use content::{BlobInfo, ContentError, ContentStore};
+pub use gc::{LOCK_FILE, LockError, StoreLock};
 pub use images::{ImageError, ImageRecord, ImageStore};
 pub use ingest::Ingest;
 pub use meta::{DEFAULT_LOCK_TIMEOUT, MetaDb, MetaError, TxnError};
