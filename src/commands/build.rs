@@ -125,14 +125,25 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     };
     // Images only read by COPY --from or RUN --mount=from= were not needed while lowering;
     // pull any the store lacks now, before the solver looks for them.
-    for op in &lowered.definition.ops {
+    for (i, op) in lowered.definition.ops.iter().enumerate() {
         if let kiln_llb::Op::Source(Source::Image {
             reference,
             platform,
         }) = op
             && let Err(e) = images.pull_if_needed(reference, platform)
         {
-            bail!("{e}");
+            let span = lowered
+                .definition
+                .locations
+                .get(i)
+                .map(|l| Span::new(l.span.0, l.span.1))
+                .unwrap_or_default();
+            report(
+                &Diagnostic::error(format!("pulling {reference}: {e}"), span),
+                &src.name,
+                &src.text,
+            );
+            return Ok(ExitCode::FAILURE);
         }
     }
     let mut contexts = BTreeMap::new();
