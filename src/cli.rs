@@ -133,6 +133,9 @@ pub(crate) struct BuildArgs {
     /// Do not use the cache.
     #[arg(long)]
     pub(crate) no_cache: bool,
+    /// Set a label on the image (repeatable), `KEY=VALUE`; overrides a LABEL of the same key.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub(crate) labels: Vec<String>,
     /// Always look base images up in their registry, even when the store has them.
     #[arg(long)]
     pub(crate) pull: bool,

@@ -76,6 +76,10 @@ fn multi_stage_image_checked_by_independent_tools() {
             iid.to_str().unwrap(),
             "--metadata-file",
             meta.to_str().unwrap(),
+            "--label",
+            "org.example.title=from-cli",
+            "--label",
+            "org.example.cli",
             ctx.to_str().unwrap(),
         ],
     )
@@ -118,7 +122,10 @@ fn multi_stage_image_checked_by_independent_tools() {
         c["ExposedPorts"],
         serde_json::json!({"8080/tcp": {}, "53/udp": {}})
     );
-    assert_eq!(c["Labels"]["org.example.title"], "app");
+    // --label overrides a LABEL of the same key; `--label KEY` alone is an empty value.
+    assert_eq!(c["Labels"]["org.example.title"], "from-cli");
+    assert_eq!(c["Labels"]["org.example.n"], "1");
+    assert_eq!(c["Labels"]["org.example.cli"], "");
     assert_eq!(c["StopSignal"], "SIGINT");
     assert_eq!(
         c["Healthcheck"]["Test"],

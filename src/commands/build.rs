@@ -216,8 +216,13 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     remote_cache
         .ensure_local(store.content(), result.layers())
         .map_err(|e| anyhow::anyhow!("fetching layers from the imported cache: {e}"))?;
-    let image = commit_image(&store, lowered.config.clone(), result.layers())
-        .map_err(anyhow::Error::msg)?;
+    let mut config = lowered.config.clone();
+    for label in &args.labels {
+        // docker build: `--label KEY` alone sets an empty value.
+        let (k, v) = label.split_once('=').unwrap_or((label.as_str(), ""));
+        config.config.labels.insert(k.to_owned(), v.to_owned());
+    }
+    let image = commit_image(&store, config, result.layers()).map_err(anyhow::Error::msg)?;
     let mut names = Vec::new();
     for tag in &args.tags {
         let full = store
