@@ -32,6 +32,9 @@ pub enum Item {
     CacheMount(String),
     /// An entry of `ingest/`, `tmp/` or `snapshots/tmp/`: work in progress or a leftover.
     Temp(PathBuf),
+    /// An entry of `http-cache/files` or `http-cache/urls`: an `ADD <url>` download or its
+    /// ETag record; either can go at any time (a missing one is downloaded again).
+    Download(PathBuf),
     /// `meta.redb`.
     MetaDb,
     /// Something at the top of the root that kiln did not put there.
@@ -51,7 +54,7 @@ impl Item {
             Item::CacheMount(_) => Category::CacheMounts,
             Item::Temp(_) => Category::Tmp,
             Item::MetaDb => Category::Metadata,
-            Item::Foreign(_) => Category::Other,
+            Item::Foreign(_) | Item::Download(_) => Category::Other,
             Item::Layout(category) => *category,
         }
     }
@@ -108,6 +111,14 @@ impl Inventory {
                 })?,
                 "ingest" | "tmp" => {
                     inv.container(&path, Category::Tmp, |_, p| Item::Temp(p.to_path_buf()))?;
+                }
+                "http-cache" => {
+                    inv.single(&path, Item::Layout(Category::Other))?;
+                    for (_, sub) in children(&path)? {
+                        inv.container(&sub, Category::Other, |_, p| {
+                            Item::Download(p.to_path_buf())
+                        })?;
+                    }
                 }
                 "meta.redb" => inv.tree(&path, Item::MetaDb)?,
                 LOCK_FILE => inv.tree(&path, Item::Layout(Category::Other))?,

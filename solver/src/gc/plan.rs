@@ -150,6 +150,7 @@ pub fn plan(store: &Store, inv: &Inventory, opts: &PruneOptions) -> Result<Plan,
             Item::LayerSnapshot(d) => !live.diff_ids.contains(d) && !young(info.modified),
             Item::RootfsSnapshot(c) => !live.chains.contains(c) && !young(info.modified),
             Item::CacheMount(_) => opts.cache_mounts && !young(info.modified),
+            Item::Download(_) => opts.all && !young(info.modified),
             Item::Temp(_) => !is_young(info.modified, Some(temp_age), opts.now),
             Item::MetaDb | Item::Layout(_) | Item::Foreign(_) => false,
         })

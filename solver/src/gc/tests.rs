@@ -289,3 +289,29 @@ fn usage_adds_up_and_matches_prune_all() {
     );
     assert_eq!(report.freed, usage.reclaimable);
 }
+
+#[test]
+fn add_url_downloads_go_with_all_only() {
+    let f = fixture("gc-http-cache");
+    let files = f.dir.path().join("http-cache/files");
+    let urls = f.dir.path().join("http-cache/urls");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::create_dir_all(&urls).unwrap();
+    std::fs::write(files.join("d1"), b"downloaded bytes").unwrap();
+    std::fs::write(urls.join("u1"), b"{\"etag\":\"x\"}").unwrap();
+    age(&files.join("d1"), 2 * HOUR);
+    age(&urls.join("u1"), 2 * HOUR);
+    run(&f, &PruneOptions::default());
+    assert!(files.join("d1").exists(), "a default prune keeps downloads");
+    let before = Inventory::scan(f.dir.path()).unwrap().total();
+    let report = run(
+        &f,
+        &PruneOptions {
+            all: true,
+            ..PruneOptions::default()
+        },
+    );
+    assert!(!files.join("d1").exists() && !urls.join("u1").exists());
+    let after = Inventory::scan(f.dir.path()).unwrap().total();
+    assert_eq!(before - after, report.freed, "freed is what du loses");
+}
