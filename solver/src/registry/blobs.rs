@@ -45,16 +45,15 @@ impl Session {
         let display = reference.to_string();
         let domain = reference.domain().to_owned();
         let oref = client_ref(reference, None);
-        for client in [&clients.chunked, &clients.monolithic] {
-            retry(&display, "authentication", || async {
-                client
-                    .auth(&oref, &auth, op)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| Failure::from_oci(&display, &domain, e))
-            })
-            .await?;
-        }
+        retry(&display, "authentication", || async {
+            clients
+                .chunked
+                .auth(&oref, &auth, op)
+                .await
+                .map(|_| ())
+                .map_err(|e| Failure::from_oci(&display, &domain, e))
+        })
+        .await?;
         Ok(Self {
             reference: reference.clone(),
             clients,
@@ -176,9 +175,12 @@ impl Session {
             async move {
                 let stream = file_stream(&path).map_err(|e| self.store_failure(e))?;
                 let client = if use_chunked {
-                    &self.clients.chunked
+                    self.clients.chunked.clone()
                 } else {
-                    &self.clients.monolithic
+                    self.clients
+                        .monolithic(&oref, &self.auth, RegistryOperation::Push)
+                        .await
+                        .map_err(|e| self.failure(e))?
                 };
                 match client
                     .push_blob_stream(&oref, stream, digest.as_ref(), Some(size))

@@ -67,8 +67,47 @@ struct Inner {
 pub(crate) struct Clients {
     /// Chunked uploads (the default) and every download.
     pub(crate) chunked: Arc<oci_client::Client>,
-    /// Monolithic uploads, for registries that refuse chunked ones.
-    pub(crate) monolithic: Arc<oci_client::Client>,
+    /// Monolithic uploads, for registries that refuse chunked ones; made on first need,
+    /// because every client loads the system's CA bundle (tens of milliseconds).
+    monolithic: Arc<tokio::sync::OnceCell<Arc<oci_client::Client>>>,
+    protocol: ClientProtocol,
+}
+
+impl Clients {
+    fn new(protocol: ClientProtocol) -> Self {
+        Self {
+            chunked: Arc::new(oci_client::Client::new(client_config(&protocol, false))),
+            monolithic: Arc::new(tokio::sync::OnceCell::new()),
+            protocol,
+        }
+    }
+
+    /// The monolithic-upload client, authenticated for `op` on `reference`.
+    pub(crate) async fn monolithic(
+        &self,
+        reference: &oci_client::Reference,
+        auth: &RegistryAuth,
+        op: oci_client::RegistryOperation,
+    ) -> Result<Arc<oci_client::Client>, oci_client::errors::OciDistributionError> {
+        self.monolithic
+            .get_or_try_init(|| async {
+                let client = oci_client::Client::new(client_config(&self.protocol, true));
+                client.auth(reference, auth, op).await?;
+                Ok(Arc::new(client))
+            })
+            .await
+            .cloned()
+    }
+}
+
+fn client_config(protocol: &ClientProtocol, monolithic: bool) -> ClientConfig {
+    ClientConfig {
+        protocol: protocol.clone(),
+        use_monolithic_push: monolithic,
+        connect_timeout: Some(std::time::Duration::from_secs(30)),
+        read_timeout: Some(std::time::Duration::from_secs(120)),
+        ..ClientConfig::default()
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -109,17 +148,7 @@ impl Registry {
                 } else {
                     ClientProtocol::Https
                 };
-                let config = |monolithic: bool| ClientConfig {
-                    protocol: protocol.clone(),
-                    use_monolithic_push: monolithic,
-                    connect_timeout: Some(std::time::Duration::from_secs(30)),
-                    read_timeout: Some(std::time::Duration::from_secs(120)),
-                    ..ClientConfig::default()
-                };
-                Clients {
-                    chunked: Arc::new(oci_client::Client::new(config(false))),
-                    monolithic: Arc::new(oci_client::Client::new(config(true))),
-                }
+                Clients::new(protocol)
             })
             .clone()
     }
