@@ -2,16 +2,15 @@
 
 use std::io::{self, Write};
 
-use flate2::write::GzEncoder;
-
 use super::Compression;
+use super::pargz::ParGzEncoder;
 
 /// zstd's own default level; `0` asks libzstd for it.
 const ZSTD_DEFAULT_LEVEL: i32 = 0;
 
 /// A writer compressing into `W` as a [`Compression`] says.
 pub(crate) enum Compressor<W: Write> {
-    Gzip(GzEncoder<W>),
+    Gzip(ParGzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
     None(W),
 }
@@ -19,8 +18,10 @@ pub(crate) enum Compressor<W: Write> {
 impl<W: Write> Compressor<W> {
     pub(crate) fn new(compression: Compression, inner: W) -> io::Result<Self> {
         Ok(match compression {
-            // flate2's header carries mtime 0 and a fixed OS byte, so it is deterministic.
-            Compression::Gzip => Self::Gzip(GzEncoder::new(inner, flate2::Compression::default())),
+            // Parallel, and still deterministic: the bytes depend on the input alone.
+            Compression::Gzip => {
+                Self::Gzip(ParGzEncoder::new(inner, flate2::Compression::default())?)
+            }
             Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(
                 inner,
                 ZSTD_DEFAULT_LEVEL,

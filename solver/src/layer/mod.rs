@@ -17,6 +17,7 @@ mod extract;
 mod hash;
 mod header;
 pub(crate) mod meta;
+mod pargz;
 mod source;
 mod write;
 pub(crate) mod xattr;
@@ -45,7 +46,8 @@ pub const MEDIA_TYPE_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zs
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Compression {
-    /// gzip at the default level (flate2 on zlib-rs); what every registry and runtime reads.
+    /// gzip at the default level (flate2 on zlib-rs, blocks compressed in parallel); what
+    /// every registry and runtime reads.
     #[default]
     Gzip,
     /// zstd at its default level; smaller and faster, but not every consumer reads it.

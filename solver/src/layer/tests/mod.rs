@@ -3,6 +3,7 @@
 mod archive;
 mod determinism;
 mod malicious;
+mod pargz;
 mod roundtrip;
 mod whiteouts;
 
