@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "kiln", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  kiln parse Dockerfile\n  kiln parse --format json - < Dockerfile"
+    after_help = "Examples:\n  kiln build -t app:1.0 .\n  kiln build --call outline .          # the build args, secrets and ssh a build takes\n  kiln images\n  kiln push app:1.0 registry.example.com/team/app:1.0\n  kiln parse --format json - < Dockerfile\n\nRun `kiln <command> --help` for a command's flags and examples."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -19,14 +19,21 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Build an image from a Dockerfile and a context directory.
     #[command(
-        after_help = "Examples:\n  kiln build -t app:1.0 .\n  kiln build -f build/Dockerfile --target test .\n  SOURCE_DATE_EPOCH=0 kiln build -o type=oci,dest=out/ .\n  kiln build --build-context assets=../assets -t site ."
+        after_help = "Examples:\n  kiln build -t app:1.0 .\n  kiln build -f build/Dockerfile --target test .\n  SOURCE_DATE_EPOCH=0 kiln build -o type=oci,dest=out/ .\n  kiln build --build-context assets=../assets -t site .\n  kiln build --call targets .                     # list the stages\n  kiln build --call outline --target app .        # build args, secrets, ssh of a stage\n  kiln build --network none --no-cache-filter test -t app ."
     )]
     Build(Box<BuildArgs>),
     /// List the images in kiln's store.
+    #[command(after_help = "Examples:\n  kiln images\n  kiln images --root /srv/kiln")]
     Images(StoreArgs),
     /// Give an image another name.
+    #[command(
+        after_help = "Examples:\n  kiln tag app:1.0 app:latest\n  kiln tag app:1.0 registry.example.com/team/app:1.0"
+    )]
     Tag(TagArgs),
     /// Remove image names (blobs are freed by prune).
+    #[command(
+        after_help = "Examples:\n  kiln rmi app:1.0\n  kiln rmi app:1.0 app:latest && kiln prune -f"
+    )]
     Rmi(RmiArgs),
     /// Parse a Dockerfile and print its syntax tree.
     #[command(
@@ -52,8 +59,14 @@ pub(crate) enum Command {
     )]
     Prune(PruneArgs),
     /// Show the history of an image, newest step first.
+    #[command(
+        after_help = "Examples:\n  kiln history app:1.0\n  kiln history --no-trunc app:1.0\n  kiln history --format json app:1.0"
+    )]
     History(HistoryArgs),
     /// Show an image's id, names, manifest and config as JSON.
+    #[command(
+        after_help = "Examples:\n  kiln inspect app:1.0\n  kiln inspect app:1.0 | jq '.[0].Config.config.Env'"
+    )]
     Inspect(InspectArgs),
     /// Print a shell completion script.
     #[command(
@@ -64,6 +77,7 @@ pub(crate) enum Command {
     #[command(hide = true)]
     Man(ManArgs),
     /// Print kiln's version.
+    #[command(after_help = "Examples:\n  kiln version\n  kiln --version")]
     Version,
 }
 
@@ -125,7 +139,7 @@ pub(crate) struct BuildArgs {
     #[arg(short = 't', long = "tag", value_name = "NAME")]
     pub(crate) tags: Vec<String>,
     /// Set a build-time variable (repeatable); `KEY` alone takes it from the environment.
-    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]", value_parser = build_arg)]
     pub(crate) build_args: Vec<String>,
     /// Build this stage instead of the last one.
     #[arg(long)]
@@ -133,6 +147,26 @@ pub(crate) struct BuildArgs {
     /// Do not use the cache.
     #[arg(long)]
     pub(crate) no_cache: bool,
+    /// Do not use the cache for the steps of this stage (repeatable, by `AS` name); the other
+    /// stages keep using it.
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    pub(crate) no_cache_filter: Vec<String>,
+    /// Explain, on standard error, why each step missed the cache compared with the last
+    /// build of the same Dockerfile and target in this store.
+    #[arg(long)]
+    pub(crate) explain_cache: bool,
+    /// The network of RUN steps without a `--network` of their own: `default` (the host's,
+    /// as BuildKit's OCI worker without CNI), `none` (loopback only) or `host`.
+    #[arg(long, value_enum, default_value_t = NetworkArg::Default, value_name = "MODE")]
+    pub(crate) network: NetworkArg,
+    /// Describe the build instead of running it: `outline` (the build args, secrets and SSH
+    /// agents the target takes) or `targets` (the stages); add `,format=json` for JSON.
+    #[arg(
+        long,
+        value_name = "outline|targets[,format=json]",
+        value_parser = crate::commands::call::parse_spec
+    )]
+    pub(crate) call: Option<crate::commands::call::CallSpec>,
     /// Set a label on the image (repeatable), `KEY=VALUE`; overrides a LABEL of the same key.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub(crate) labels: Vec<String>,
@@ -170,8 +204,16 @@ pub(crate) struct BuildArgs {
     /// Print only the image id.
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
+    /// How progress is shown on standard error: `auto` (the live view on a terminal, else
+    /// plain), `tty`, `plain`, `quiet` or `rawjson` (one JSON object per event).
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "MODE")]
+    pub(crate) progress: ProgressMode,
     /// A secret for RUN --mount=type=secret: `id=NAME,src=PATH` or `id=NAME,env=VAR`.
-    #[arg(long = "secret", value_name = "id=NAME,src=PATH|env=VAR")]
+    #[arg(
+        long = "secret",
+        value_name = "id=NAME,src=PATH|env=VAR",
+        value_parser = secret_spec
+    )]
     pub(crate) secrets: Vec<String>,
     /// An SSH agent for RUN --mount=type=ssh: `default` (from $SSH_AUTH_SOCK) or `ID=SOCKET`.
     #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
@@ -221,6 +263,68 @@ pub(crate) enum ParseFormat {
     Buildkit,
     /// The typed instructions with their spans, as JSON.
     Json,
+}
+
+/// `kiln build --progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// `tty` when standard error is a terminal, else `plain`.
+    Auto,
+    /// A live view: one line per step, a timer, the tail of a running step's output.
+    Tty,
+    /// One line per event, every output line prefixed by its step number (CI logs).
+    Plain,
+    /// Nothing but errors.
+    Quiet,
+    /// One JSON object per event, for programs.
+    Rawjson,
+}
+
+/// `kiln build --network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum NetworkArg {
+    /// The builder's default: the host's network.
+    Default,
+    /// No network but loopback (a network namespace of its own).
+    None,
+    /// The host's network.
+    Host,
+}
+
+/// `--build-arg KEY[=VALUE]`: the key must not be empty.
+fn build_arg(value: &str) -> Result<String, String> {
+    match value.split_once('=').map_or(value, |(k, _)| k) {
+        "" => {
+            Err("the name is empty: use KEY=VALUE, or KEY to take it from the environment".into())
+        }
+        _ => Ok(value.to_owned()),
+    }
+}
+
+/// `--secret`: checked here so that a malformed one is a usage error; the values are read
+/// when the build starts.
+fn secret_spec(value: &str) -> Result<String, String> {
+    let (mut id, mut src, mut env) = (false, false, false);
+    for field in value.split(',') {
+        match field.split_once('=') {
+            Some(("id", v)) if !v.is_empty() => id = true,
+            Some(("src" | "source", v)) if !v.is_empty() => src = true,
+            Some(("env", v)) if !v.is_empty() => env = true,
+            Some(("type", "file" | "env")) => {}
+            _ => {
+                return Err(format!(
+                    "unknown or empty field {field:?}: use id=NAME,src=PATH or id=NAME,env=VAR"
+                ));
+            }
+        }
+    }
+    if !id && !env {
+        return Err("id= is required: use id=NAME,src=PATH or id=NAME,env=VAR".into());
+    }
+    if !src && !env {
+        return Err("give src=PATH or env=VAR".into());
+    }
+    Ok(value.to_owned())
 }
 
 /// Table for people, JSON for scripts.

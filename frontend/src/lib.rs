@@ -10,6 +10,7 @@ pub mod diagnostics;
 pub mod instructions;
 mod json_doc;
 pub mod lower;
+pub mod outline;
 pub mod parser;
 pub mod scope;
 pub mod shell;

@@ -100,6 +100,9 @@ pub struct BuildOptions {
     pub build_platform: Platform,
     /// `--target`.
     pub target: Option<String>,
+    /// `--network`: how RUN steps without a `--network` of their own (or with
+    /// `--network=default`) reach the network.
+    pub network: crate::instructions::NetworkMode,
 }
 
 impl Default for BuildOptions {
@@ -109,6 +112,7 @@ impl Default for BuildOptions {
             target_platform: Platform::host(),
             build_platform: Platform::host(),
             target: None,
+            network: crate::instructions::NetworkMode::Default,
         }
     }
 }

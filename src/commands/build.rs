@@ -83,7 +83,14 @@ impl StoreImages<'_> {
 }
 
 pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
+    if let Some(spec) = args
+        .call
+        .filter(|c| c.method != crate::commands::call::Method::Build)
+    {
+        return crate::commands::call::run(args, spec);
+    }
     let started = Instant::now();
+    let view = progress::View::select(args.progress, args.quiet);
     let store = open_store(&args.store)?;
     // Held for the whole build: `kiln prune` waits for it, so it never removes a blob or a
     // snapshot this build is writing or about to reference.
@@ -165,6 +172,11 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     let solve_opts = SolveOptions {
         contexts,
         no_cache: args.no_cache,
+        no_cache_stages: args
+            .no_cache_filter
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect(),
         layer: LayerOptions {
             source_date_epoch: epoch,
             ..LayerOptions::default()
@@ -187,7 +199,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let remote_cache = solve_opts.remote_cache.clone();
     let (progress, rx) = Progress::channel();
-    let printer = progress::spawn_plain(rx, args.quiet);
+    let printer = progress::spawn(rx, view);
     let solver = Solver::new(
         store.clone(),
         lowered.definition.clone(),
@@ -201,6 +213,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     let result = runtime.block_on(solver.solve(lowered.target));
     drop(runtime);
     let records = solver.cache_records();
+    let explain_steps = solver.explain_steps();
     // The solver holds the progress channel open; the printer ends when it is gone.
     drop(solver);
     let stats = printer.join().unwrap_or_default();
@@ -211,6 +224,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    crate::commands::explain::after_build(args, &store, &dockerfile, &lowered, explain_steps);
     // A cache hit from an imported cache may have left a layer's blob remote; the image
     // needs them all before it is tagged.
     remote_cache
@@ -288,7 +302,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     if args.quiet {
         print_stdout(&format!("{id}\n"))?;
     } else {
-        progress::summary(&names, &image, &stats, started.elapsed());
+        progress::summary(view, &names, &image, &stats, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -365,7 +379,7 @@ fn solver_snapshots(store: &Store) -> Result<kiln_solver::snapshot::Snapshots> {
 }
 
 /// The Dockerfile path and the context directory (`None` when the context is `-`).
-fn locate(args: &BuildArgs) -> Result<(PathBuf, Option<PathBuf>)> {
+pub(crate) fn locate(args: &BuildArgs) -> Result<(PathBuf, Option<PathBuf>)> {
     if args.context == Path::new("-") {
         if args.file.as_deref().is_some_and(|f| f != Path::new("-")) {
             bail!("with a context of `-` the Dockerfile is read from standard input; drop -f");
@@ -385,9 +399,15 @@ fn locate(args: &BuildArgs) -> Result<(PathBuf, Option<PathBuf>)> {
     Ok((file, Some(args.context.clone())))
 }
 
-fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
+/// The build args, platform, `--target` and `--network` the frontend expands and lowers with.
+pub(crate) fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
     let mut build = BuildOptions {
         target: args.target.clone(),
+        network: match args.network {
+            crate::cli::NetworkArg::Default => kiln_frontend::instructions::NetworkMode::Default,
+            crate::cli::NetworkArg::None => kiln_frontend::instructions::NetworkMode::None,
+            crate::cli::NetworkArg::Host => kiln_frontend::instructions::NetworkMode::Host,
+        },
         ..BuildOptions::default()
     };
     if let Some(p) = &args.platform {

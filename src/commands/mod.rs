@@ -2,8 +2,10 @@
 
 pub(crate) mod build;
 mod cache_spec;
+pub(crate) mod call;
 mod completion;
 mod du;
+mod explain;
 mod history;
 mod images;
 mod inspect;

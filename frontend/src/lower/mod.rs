@@ -96,6 +96,7 @@ pub fn lower(
         global,
         index: LineIndex::new(src),
         outs: vec![None; graph.stages.len()],
+        stage: String::new(),
     };
     for &i in &graph.order {
         let out = cx.stage(&graph.stages[i])?;
@@ -121,6 +122,8 @@ struct Lowering<'a> {
     global: GlobalScope,
     index: LineIndex<'a>,
     outs: Vec<Option<(OpId, ImageConfig)>>,
+    /// The `AS` name of the stage being lowered, recorded in every op's location.
+    stage: String,
 }
 
 /// The state of the stage being lowered.
@@ -186,6 +189,7 @@ impl<'a> Lowering<'a> {
             file: self.opts.file.to_owned(),
             line: self.index.line_col(span.start).line,
             span: (span.start, span.end),
+            stage: self.stage.clone(),
         }
     }
 
@@ -218,6 +222,7 @@ impl<'a> Lowering<'a> {
     }
 
     fn stage(&mut self, stage: &Stage) -> Result<(OpId, ImageConfig), Diagnostic> {
+        self.stage = stage.name.clone().unwrap_or_default();
         let platform = match &stage.platform {
             Some(p) => llb_platform(&Platform::parse(p).map_err(|e| {
                 Diagnostic::error(e, stage.from.platform_span.unwrap_or(stage.from.span))

@@ -151,9 +151,12 @@ impl Lowering<'_> {
             env,
             cwd,
             user: st.config.config.user.clone(),
-            network: match run.network {
-                NetworkMode::None => LlbNetwork::None,
-                NetworkMode::Default | NetworkMode::Host => LlbNetwork::Host,
+            // `default` is the build's `--network`, whose own default is the host's.
+            network: match (run.network, self.opts.build.network) {
+                (NetworkMode::None, _) | (NetworkMode::Default, NetworkMode::None) => {
+                    LlbNetwork::None
+                }
+                _ => LlbNetwork::Host,
             },
             mounts,
         };

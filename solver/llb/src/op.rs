@@ -307,6 +307,10 @@ pub struct SourceLocation {
     pub line: usize,
     /// Byte range in the file.
     pub span: (usize, usize),
+    /// The `AS` name of the stage the op was lowered for (empty for an unnamed stage), so
+    /// that `--no-cache-filter` can pick a stage's steps.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stage: String,
 }
 
 /// The op graph of one build.

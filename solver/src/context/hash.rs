@@ -139,6 +139,31 @@ impl Context {
         self.checksum_counting(sources, index, true).map(|(d, _)| d)
     }
 
+    /// [`Context::checksum`] (with owners when `owners`), also listing every entry it
+    /// covers as (path, what was hashed of it), for `kiln build --explain-cache`.
+    pub(crate) fn checksum_listed(
+        &self,
+        sources: &[String],
+        index: &MetaDb,
+        owners: bool,
+    ) -> Result<(Digest, Vec<(String, String)>), ContextError> {
+        let (entries, _) = self.entries(sources, index)?;
+        let listing = entries
+            .iter()
+            .map(|e| {
+                let mut what = format!("{} {:o} {}", e.kind, e.mode, e.size);
+                if !e.detail.is_empty() {
+                    what.push_str(&format!(" {}", e.detail));
+                }
+                if owners {
+                    what.push_str(&format!(" {}:{}", e.uid, e.gid));
+                }
+                (e.rel.clone(), what)
+            })
+            .collect();
+        Ok((digest_of(&entries, owners)?, listing))
+    }
+
     /// [`Context::checksum`], also returning how many files had to be read.
     pub(crate) fn checksum_counting(
         &self,
@@ -146,6 +171,17 @@ impl Context {
         index: &MetaDb,
         owners: bool,
     ) -> Result<(Digest, usize), ContextError> {
+        let (entries, hashed) = self.entries(sources, index)?;
+        Ok((digest_of(&entries, owners)?, hashed))
+    }
+
+    /// Every non-ignored entry the sources can read, sorted, with content digests filled
+    /// in; also how many files had to be read.
+    fn entries(
+        &self,
+        sources: &[String],
+        index: &MetaDb,
+    ) -> Result<(Vec<Entry>, usize), ContextError> {
         let mut entries: Vec<Entry> = Vec::new();
         let mut prefixes: Vec<String> = sources.iter().map(|s| literal_prefix(s)).collect();
         prefixes.sort();
@@ -163,28 +199,7 @@ impl Context {
         entries.sort_by(|a, b| a.rel.cmp(&b.rel));
         entries.dedup_by(|a, b| a.rel == b.rel);
         let hashed = self.fill_digests(&mut entries, index)?;
-        let mut h = Sha256::new();
-        h.update(if owners {
-            b"kiln.context.v1+owners\0".as_slice()
-        } else {
-            b"kiln.context.v1\0".as_slice()
-        });
-        for e in &entries {
-            for field in [e.rel.as_bytes(), e.kind.as_bytes(), e.detail.as_bytes()] {
-                h.update((field.len() as u64).to_be_bytes());
-                h.update(field);
-            }
-            h.update(e.mode.to_be_bytes());
-            h.update(e.size.to_be_bytes());
-            if owners {
-                h.update(e.uid.to_be_bytes());
-                h.update(e.gid.to_be_bytes());
-            }
-        }
-        let hex = hex::encode(h.finalize());
-        let digest = Digest::try_from(format!("sha256:{hex}"))
-            .map_err(|e| ContextError::Index(e.to_string()))?;
-        Ok((digest, hashed))
+        Ok((entries, hashed))
     }
 
     fn collect(&self, prefix: &str, out: &mut Vec<Entry>) -> Result<(), ContextError> {
@@ -294,6 +309,32 @@ impl Context {
         }
         Ok(updates.len())
     }
+}
+
+/// The checksum of sorted entries (owners included when `owners`).
+fn digest_of(entries: &[Entry], owners: bool) -> Result<Digest, ContextError> {
+    let mut h = Sha256::new();
+    h.update(if owners {
+        b"kiln.context.v1+owners\0".as_slice()
+    } else {
+        b"kiln.context.v1\0".as_slice()
+    });
+    for e in entries {
+        for field in [e.rel.as_bytes(), e.kind.as_bytes(), e.detail.as_bytes()] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field);
+        }
+        h.update(e.mode.to_be_bytes());
+        h.update(e.size.to_be_bytes());
+        if owners {
+            h.update(e.uid.to_be_bytes());
+            h.update(e.gid.to_be_bytes());
+        }
+    }
+    let hex = hex::encode(h.finalize());
+    let digest = Digest::try_from(format!("sha256:{hex}"))
+        .map_err(|e| ContextError::Index(e.to_string()))?;
+    Ok(digest)
 }
 
 /// The part of a COPY source before its first wildcard component, cleaned and relative.

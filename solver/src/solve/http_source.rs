@@ -53,7 +53,7 @@ pub(super) fn solve(
         .map_err(|m| fail(format!("{shown}: {m}")))?;
     let cache = HttpCache::new(inner.store.root());
     let record_path = cache.record_path(url, filename);
-    let record = if inner.opts.no_cache {
+    let record = if inner.ignores_cache(id) {
         None
     } else {
         cache.usable_record(&record_path, filename)

@@ -6,12 +6,13 @@
 mod commit;
 mod events;
 mod exec;
+pub mod explain;
 mod http_source;
 mod image_source;
 mod result;
 mod run;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +57,8 @@ pub struct SolveOptions {
     pub contexts: BTreeMap<String, Context>,
     /// Ignore the cache index (still record results).
     pub no_cache: bool,
+    /// `--no-cache-filter`: ignore the cache for the ops of these stages (by `AS` name).
+    pub no_cache_stages: BTreeSet<String>,
     /// How layers are written.
     pub layer: LayerOptions,
     /// Runs RUN steps; `None` makes any RUN fail with a clear error.
@@ -84,6 +87,8 @@ struct Inner {
     progress: Progress,
     /// Every step's cache records in this build, for `--cache-to`.
     records: std::sync::Mutex<Vec<CacheRecord>>,
+    /// What `--explain-cache` records of each step.
+    explain: explain::Recorder,
 }
 
 impl Solver {
@@ -106,6 +111,7 @@ impl Solver {
                 cells,
                 progress,
                 records: Default::default(),
+                explain: Default::default(),
             }),
         })
     }
@@ -129,6 +135,11 @@ impl Solver {
             .unwrap_or_default()
     }
 
+    /// The explain records of every step solved so far (`kiln build --explain-cache`).
+    pub fn explain_steps(&self) -> Vec<explain::StepRecord> {
+        self.inner.explain.steps(&self.inner.def)
+    }
+
     /// Makes every layer's blob present in the store, fetching from imported caches what a
     /// cache hit left remote.
     pub fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), String> {
@@ -150,6 +161,14 @@ type EvalFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<OpResult>, SolveError>> + Send>>;
 
 impl Inner {
+    /// `--no-cache`, or `--no-cache-filter` naming the stage this op belongs to.
+    fn ignores_cache(&self, id: OpId) -> bool {
+        self.opts.no_cache
+            || self.def.locations.get(id.0).is_some_and(|l| {
+                !l.stage.is_empty() && self.opts.no_cache_stages.contains(&l.stage)
+            })
+    }
+
     fn name(&self, id: OpId) -> String {
         self.def
             .locations
@@ -214,6 +233,7 @@ impl Inner {
                 message: format!("task failed: {e}"),
                 op: id.0,
             })?
+            .inspect(|r| self.explain.done(id, r))
             .map(Arc::new)
     }
 
@@ -398,6 +418,12 @@ impl Inner {
         def_key: Option<&CacheKey>,
         base: &OpResult,
     ) -> Option<OpResult> {
+        // A definition key names its inputs by key, not content; a stage re-run for
+        // `--no-cache-filter` may have new content under its old key, so only content
+        // keys may answer while one is given.
+        if self.ignores_cache(id) || !self.opts.no_cache_stages.is_empty() {
+            return None;
+        }
         let def_key = def_key?;
         let (layer, result_key) = self.lookup(def_key)?;
         let result_key = CacheKey(result_key?);
@@ -428,7 +454,7 @@ impl Inner {
         let started = Instant::now();
         let name = self.name(id);
         let mut layers = base.layers().to_vec();
-        let hit = if self.opts.no_cache {
+        let hit = if self.ignores_cache(id) {
             None
         } else {
             self.lookup(&key).map(|(rec, _)| rec)
@@ -442,6 +468,7 @@ impl Inner {
             None => {
                 self.progress
                     .send(Event::new(id.0, name.clone(), EventKind::Started));
+                self.explain.ran(id);
                 let rec = run().map_err(|m| self.fail(id, m))?;
                 self.put_entry(id, &key, &rec, None)?;
                 self.progress
@@ -503,9 +530,10 @@ impl Inner {
     ) -> Result<(), SolveError> {
         match src {
             OpResult::Dir { context, .. } => {
-                let sum = context
-                    .checksum(paths, self.store.meta())
+                let (sum, listing) = context
+                    .checksum_listed(paths, self.store.meta(), false)
                     .map_err(|err| self.fail(id, err.to_string()))?;
+                self.explain.read(id, &sum, listing);
                 e.str("source", &src.key().0).str("content", sum.as_ref());
             }
             layers if layers.layers().is_empty() => {
@@ -517,9 +545,10 @@ impl Inner {
                     .ok_or_else(|| self.fail(id, "internal: empty rootfs"))?;
                 let tree =
                     Context::open(&root, None).map_err(|err| self.fail(id, err.to_string()))?;
-                let sum = tree
-                    .checksum_with_owners(paths, self.store.meta())
+                let (sum, listing) = tree
+                    .checksum_listed(paths, self.store.meta(), true)
                     .map_err(|err| self.fail(id, err.to_string()))?;
+                self.explain.read(id, &sum, listing);
                 e.str("source", "layers").str("content", sum.as_ref());
             }
         }
