@@ -9,6 +9,17 @@ use crate::op::{CopyParams, ExecMount, ExecOp, FileAction, Op, Platform, Source}
 /// The version tag every key starts with.
 pub const SCHEMA: &str = "kiln.cachekey.v1";
 
+/// The encoded name of a cache mount's sharing mode. Spelled out rather than taken from
+/// `Debug`, so renaming a variant can never change a key; the spellings are the ones
+/// `kiln.cachekey.v1` has always used.
+fn sharing_name(sharing: crate::CacheSharing) -> &'static str {
+    match sharing {
+        crate::CacheSharing::Shared => "Shared",
+        crate::CacheSharing::Private => "Private",
+        crate::CacheSharing::Locked => "Locked",
+    }
+}
+
 /// A cache key: `sha256:<hex>` of a canonical encoding.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CacheKey(pub String);
@@ -217,7 +228,7 @@ fn encode_exec(e: &mut Encoder, x: &ExecOp) {
                 e.str("mount", "cache")
                     .str("id", id)
                     .str("target", target)
-                    .str("sharing", &format!("{sharing:?}"))
+                    .str("sharing", sharing_name(*sharing))
                     .str("mode", &format!("{mode:o}"))
                     .str("uid", &uid.to_string())
                     .str("gid", &gid.to_string())
@@ -275,6 +286,13 @@ fn encode_exec(e: &mut Encoder, x: &ExecOp) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cache_sharing_keeps_its_v1_spelling() {
+        use crate::CacheSharing::{Locked, Private, Shared};
+        let names: Vec<&str> = [Shared, Private, Locked].map(super::sharing_name).to_vec();
+        assert_eq!(names, ["Shared", "Private", "Locked"]);
+    }
+
     use super::*;
 
     /// Pinned keys (recomputed independently: sha256 over u64-BE-length-prefixed name and
