@@ -344,19 +344,29 @@ fn interrupted_run_leaves_nothing_behind() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the step runs, then interrupt like Ctrl-C does.
+    // Wait until the step runs (its `sleep 30` exists), then interrupt like Ctrl-C does.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline
-        && !std::fs::read_to_string("/proc/mounts")
-            .unwrap()
-            .contains(root.to_str().unwrap())
-    {
+    let step_running = || {
+        tool("ps", &["-eo", "args"])
+            .stdout
+            .lines()
+            .any(|l| l.contains("sleep 30"))
+    };
+    while Instant::now() < deadline && !step_running() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(step_running(), "the step never started");
+    std::thread::sleep(Duration::from_millis(200));
     nix_kill(child.id());
+    let interrupted = Instant::now();
     let status = child.wait().unwrap();
     assert!(!status.success());
+    // The step is killed, not waited for: the `sleep 30` must not run to its end.
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(5),
+        "kiln took {:?} to stop after SIGINT",
+        interrupted.elapsed()
+    );
     std::thread::sleep(Duration::from_millis(300));
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     assert!(

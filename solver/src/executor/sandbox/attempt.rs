@@ -115,7 +115,10 @@ impl Attempt<'_> {
         };
         let mut plan = build::build(spec, &ctx)?;
         let mut child = spawn::spawn(&mut plan, child_ends)?;
+        // `cancel::cancel()` (kiln's Ctrl-C) SIGKILLs the init, which ends the whole step.
+        let tracked = crate::cancel::track(child.pid());
         let outcome = forward::pump(&mut child, parent_ends, self.sink)?;
+        drop(tracked);
         drop(child);
 
         // The container is gone, and with its mount namespace every mount: the result can be

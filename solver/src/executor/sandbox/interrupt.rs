@@ -76,6 +76,10 @@ impl Drop for ActiveRun {
 /// The interrupting signal, once one arrived.
 pub(super) fn interrupted() -> Option<i32> {
     match INTERRUPTED.load(SeqCst) {
+        // kiln's binary blocks SIGINT/SIGTERM in every thread and turns them into
+        // `cancel::cancel()` instead, which kills the tracked container init: report that
+        // as the interrupt it is.
+        0 if crate::cancel::is_cancelled() => Some(libc::SIGINT),
         0 => None,
         sig => Some(sig),
     }

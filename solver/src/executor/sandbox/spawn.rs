@@ -77,6 +77,11 @@ impl Child {
         self.pidfd.as_ref()
     }
 
+    /// The process id (the container's init).
+    pub(super) fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
     /// SIGKILL: as the PID namespace's init, its death takes every process of the step.
     pub(super) fn kill(&self) {
         if self.status.is_none() {
