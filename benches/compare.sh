@@ -276,11 +276,18 @@ pull_base() {
 ms() {
     local s e
     s=$(date +%s%N)
-    "$@" >/dev/null 2>"$work/last.err" || {
-        echo "failed: $*" >&2
-        tail -20 "$work/last.err" >&2
-        exit 1
-    }
+    if ! "$@" >/dev/null 2>"$work/last.err"; then
+        # One retry, said out loud: buildah 1.28's runc occasionally fails a RUN with
+        # "Close_Fd sealing memfd copy: Device or resource busy"; a sample is the retry's time.
+        echo "retrying once after a failure of: $*" >&2
+        tail -3 "$work/last.err" >&2
+        s=$(date +%s%N)
+        "$@" >/dev/null 2>"$work/last.err" || {
+            echo "failed twice: $*" >&2
+            tail -20 "$work/last.err" >&2
+            exit 1
+        }
+    fi
     e=$(date +%s%N)
     echo $(((e - s) / 1000000))
 }
