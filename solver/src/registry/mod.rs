@@ -9,6 +9,7 @@
 mod auth;
 mod blobs;
 mod error;
+mod manifest;
 mod platform;
 mod pull;
 mod push;
@@ -22,8 +23,9 @@ use oci_client::secrets::RegistryAuth;
 
 pub use blobs::Session;
 pub use error::RegistryError;
+pub(crate) use manifest::Manifest;
 pub use platform::host_platform;
-pub use pull::{PulledImage, sha256 as sha256_digest};
+pub use pull::PulledImage;
 pub use push::PushedImage;
 
 use crate::store::Reference as StoreRef;

@@ -5,12 +5,11 @@
 use futures_util::{StreamExt, TryStreamExt};
 use kiln_llb::Platform;
 use oci_client::RegistryOperation;
-use std::str::FromStr as _;
-
 use oci_spec::image::Digest;
 use serde::Deserialize;
 
 use super::blobs::Session;
+use super::manifest::Manifest;
 use super::platform::{Index, select};
 use super::retry::{Failure, retry};
 use super::{Registry, RegistryError, client_ref, media};
@@ -28,21 +27,6 @@ pub struct PulledImage {
     pub manifest_digest: Digest,
     /// How many blobs were downloaded (the others were in the store already).
     pub downloaded: usize,
-}
-
-/// The parts of an image manifest a pull needs (OCI and Docker schema 2 alike).
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    #[serde(rename = "mediaType", default)]
-    media_type: Option<String>,
-    config: Descriptor,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Descriptor {
-    pub(crate) digest: String,
 }
 
 impl Registry {
@@ -90,11 +74,9 @@ impl Registry {
                 format!("manifest {manifest_digest} has media type {mt}, not an image manifest"),
             ));
         }
-        let config = parse_digest(&session, &manifest.config.digest)?;
-        let mut blobs = vec![config];
-        for l in &manifest.layers {
-            blobs.push(parse_digest(&session, &l.digest)?);
-        }
+        let blobs = manifest
+            .blobs()
+            .map_err(|e| invalid(&session, format!("manifest {manifest_digest}: {e}")))?;
         let content = store.content();
         let missing: Vec<Digest> = blobs.into_iter().filter(|d| !content.contains(d)).collect();
         let downloaded = missing.len();
@@ -170,7 +152,12 @@ pub(crate) async fn fetch_manifest(
             .pull_manifest_raw(&oref, &session.auth, media::ACCEPTED)
             .await
             .map_err(|e| session.failure(e))?;
-        let actual = sha256(&bytes);
+        let actual = crate::store::sha256_digest(&bytes).map_err(|e| {
+            Failure::Fatal(RegistryError::Store {
+                reference: session.display.clone(),
+                detail: e.to_string(),
+            })
+        })?;
         let expected = match &want {
             Some(d) => Some(d.to_string()),
             None => announced.starts_with("sha256:").then_some(announced),
@@ -188,19 +175,6 @@ pub(crate) async fn fetch_manifest(
         Ok((bytes.to_vec(), actual))
     })
     .await
-}
-
-/// The sha256 digest of `bytes`.
-pub fn sha256(bytes: &[u8]) -> Digest {
-    use sha2::Digest as _;
-    let hex = hex::encode(sha2::Sha256::digest(bytes));
-    Digest::from_str(&format!("sha256:{hex}")).unwrap_or_else(|_| unreachable_digest())
-}
-
-// A sha256 written as 64 hex digits always parses; this only satisfies the type.
-#[allow(clippy::unreachable)]
-fn unreachable_digest() -> Digest {
-    unreachable!("a sha256 hex digest always parses")
 }
 
 fn store_blob(

@@ -5,10 +5,9 @@
 use futures_util::{StreamExt, TryStreamExt};
 use oci_client::RegistryOperation;
 use oci_spec::image::Digest;
-use serde::Deserialize;
 
 use super::blobs::Session;
-use super::pull::Descriptor;
+use super::manifest::Manifest;
 use super::retry::retry;
 use super::{Registry, RegistryError, client_ref, media};
 use crate::store::{Reference as StoreRef, Store};
@@ -22,15 +21,6 @@ pub struct PushedImage {
     pub reference: String,
     /// The manifest digest the registry now serves.
     pub digest: Digest,
-}
-
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    #[serde(rename = "mediaType", default)]
-    media_type: Option<String>,
-    config: Descriptor,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
 }
 
 impl Registry {
@@ -53,15 +43,9 @@ impl Registry {
             .map_err(|e| store_err(e.to_string()))?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| store_err(format!("manifest {manifest_digest}: {e}")))?;
-        let mut blobs = Vec::new();
-        for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
-            blobs.push(d.digest.parse::<Digest>().map_err(|e| {
-                store_err(format!(
-                    "manifest {manifest_digest}: digest {}: {e}",
-                    d.digest
-                ))
-            })?);
-        }
+        let blobs = manifest
+            .blobs()
+            .map_err(|e| store_err(format!("manifest {manifest_digest}: {e}")))?;
         session.push_blobs(store, &blobs).await?;
         let media_type = manifest
             .media_type
@@ -111,7 +95,10 @@ impl Session {
         media_type: &str,
         tag: Option<&str>,
     ) -> Result<Digest, RegistryError> {
-        let digest = super::pull::sha256(bytes);
+        let digest = crate::store::sha256_digest(bytes).map_err(|e| RegistryError::Store {
+            reference: self.display.clone(),
+            detail: e.to_string(),
+        })?;
         let mut target = self.reference.clone();
         if let Some(tag) = tag {
             target = StoreRef::parse_normalized(&format!("{}:{tag}", target.repository()))?;

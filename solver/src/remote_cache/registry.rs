@@ -4,23 +4,10 @@ use std::sync::Arc;
 
 use oci_client::RegistryOperation;
 use oci_spec::image::Digest;
-use serde::Deserialize;
 
 use super::{BlobFetcher, CacheConfig, ImportedCache};
-use crate::registry::{Registry, RegistryError, Session, media};
+use crate::registry::{Manifest, Registry, RegistryError, Session, media};
 use crate::store::{ContentStore, Reference, Store};
-
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    config: Descriptor,
-}
-
-#[derive(Debug, Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType")]
-    media_type: String,
-    digest: String,
-}
 
 /// Imports the cache artifact at `reference`: its records now, its blobs when needed.
 pub async fn import_registry(
@@ -37,10 +24,10 @@ pub async fn import_registry(
     };
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| invalid(format!("cache manifest {digest}: {e}")))?;
-    if manifest.config.media_type != super::CACHE_CONFIG_MEDIA_TYPE {
+    if manifest.config.media_type.as_deref() != Some(super::CACHE_CONFIG_MEDIA_TYPE) {
         return Err(invalid(format!(
             "{digest} is not a kiln cache (config media type {})",
-            manifest.config.media_type
+            manifest.config.media_type.as_deref().unwrap_or("none")
         )));
     }
     let config_digest: Digest = manifest
