@@ -26,10 +26,13 @@ mod test_image;
 #[cfg(test)]
 mod tool_check;
 
+pub(crate) use atomic::write_atomic;
 pub use docker_archive::export_docker_archive;
 pub use error::{ExportError, LayoutError};
 pub use import::import_oci_layout_blobs;
+pub(crate) use layout_dir::LayoutDir;
 pub use oci_layout::export_oci_layout;
+pub(crate) use oci_layout::{oci_layout_bytes, place_blob};
 pub use oci_tar::export_oci_tar;
 pub use read_layout::{OciLayoutImage, read_oci_layout};
 

@@ -209,7 +209,7 @@ fn read_index(path: &Path) -> Result<Option<ImageIndex>, ExportError> {
 
 /// Puts the store blob `digest` at `<dest>/blobs/<alg>/<hex>`: a hardlink if possible, else a
 /// copy, either way through a temp name.
-fn place_blob(
+pub(crate) fn place_blob(
     store: &ContentStore,
     digest: &Digest,
     size: u64,

@@ -9,7 +9,6 @@
 //! by key. Secret values are never part of an op, so never part of a record either.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -296,28 +295,10 @@ pub fn load(path: &Path) -> Result<Option<BuildRecord>, String> {
 /// Writes `record` to `path` through a temp file, fsync and rename: a reader sees the old
 /// record or the new one, never half of one (concurrent builds: the last one wins).
 pub fn save(path: &Path, record: &BuildRecord) -> Result<(), String> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let err = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
-    let bytes = serde_json::to_vec(record).map_err(|e| err(path, &e))?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(path, &e));
-    }
-    Ok(())
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let bytes = serde_json::to_vec(record).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::export::write_atomic(path, &bytes).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
