@@ -139,14 +139,11 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         }) = op
             && let Err(e) = images.pull_if_needed(reference, platform)
         {
-            let span = lowered
-                .definition
-                .locations
-                .get(i)
-                .map(|l| Span::new(l.span.0, l.span.1))
-                .unwrap_or_default();
             report(
-                &Diagnostic::error(format!("pulling {reference}: {e}"), span),
+                &Diagnostic::error(
+                    format!("pulling {reference}: {e}"),
+                    op_span(&lowered.definition, i),
+                ),
                 &src.name,
                 &src.text,
             );
@@ -506,18 +503,23 @@ fn named_contexts(specs: &[String]) -> Result<NamedContexts> {
 }
 
 fn report_solve_error(e: &SolveError, def: &kiln_llb::Definition, src: &DockerfileSource) {
-    let (message, span) = match e {
-        SolveError::Op { op, .. } => {
-            let span = def
-                .locations
-                .get(*op)
-                .map(|l| Span::new(l.span.0, l.span.1))
-                .unwrap_or_default();
-            (e.to_string(), span)
-        }
-        SolveError::Definition(_) => (e.to_string(), Span::default()),
+    let span = match e {
+        SolveError::Op { op, .. } => op_span(def, *op),
+        SolveError::Definition(_) => Span::default(),
     };
-    report(&Diagnostic::error(message, span), &src.name, &src.text);
+    report(
+        &Diagnostic::error(e.to_string(), span),
+        &src.name,
+        &src.text,
+    );
+}
+
+/// The Dockerfile span op `op` was lowered from (empty when the op has no location).
+fn op_span(def: &kiln_llb::Definition, op: usize) -> Span {
+    def.locations
+        .get(op)
+        .map(|l| Span::new(l.span.0, l.span.1))
+        .unwrap_or_default()
 }
 
 /// Writes through a temp file and a rename, so readers never see half a file.

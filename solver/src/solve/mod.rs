@@ -309,14 +309,15 @@ impl Inner {
                         _ => None,
                     })
                     .collect();
-                let def_key = self.definition_key(op, file.base, &sources, inputs)?;
-                if let Some(hit) = self.definition_hit(id, def_key.as_ref(), &inputs[&file.base]) {
-                    return Ok(hit);
-                }
-                let key = self.file_key(id, op, file, inputs)?;
-                self.layer_op(id, key, def_key, &inputs[&file.base], || {
-                    exec::run_file_op(self, file, inputs)
-                })
+                self.layer_step(
+                    id,
+                    op,
+                    file.base,
+                    &sources,
+                    inputs,
+                    || self.file_key(id, op, file, inputs),
+                    || exec::run_file_op(self, file, inputs),
+                )
             }
             Op::Exec(x) => {
                 let sources: Vec<OpId> = x
@@ -327,16 +328,40 @@ impl Inner {
                         _ => None,
                     })
                     .collect();
-                let def_key = self.definition_key(op, x.base, &sources, inputs)?;
-                if let Some(hit) = self.definition_hit(id, def_key.as_ref(), &inputs[&x.base]) {
-                    return Ok(hit);
-                }
-                let key = self.exec_key(id, op, x, inputs)?;
-                self.layer_op(id, key, def_key, &inputs[&x.base], || {
-                    run::run_exec_op(self, id, x, inputs)
-                })
+                self.layer_step(
+                    id,
+                    op,
+                    x.base,
+                    &sources,
+                    inputs,
+                    || self.exec_key(id, op, x, inputs),
+                    || run::run_exec_op(self, id, x, inputs),
+                )
             }
         }
+    }
+
+    /// A step that adds one layer to `base` and reads `sources`: answered by its definition
+    /// key when it reads other stages, else by its content key (`key`), else `run`.
+    #[allow(clippy::too_many_arguments)] // the step, its inputs, and how to key and run it
+    fn layer_step(
+        &self,
+        id: OpId,
+        op: &Op,
+        base: OpId,
+        sources: &[OpId],
+        inputs: &BTreeMap<OpId, Arc<OpResult>>,
+        key: impl FnOnce() -> Result<CacheKey, SolveError>,
+        run: impl FnOnce() -> Result<LayerRecord, String>,
+    ) -> Result<OpResult, SolveError> {
+        let base_result = inputs
+            .get(&base)
+            .ok_or_else(|| SolveError::Definition("missing base".into()))?;
+        let def_key = self.definition_key(op, base_result, sources, inputs)?;
+        if let Some(hit) = self.definition_hit(id, def_key.as_ref(), base_result) {
+            return Ok(hit);
+        }
+        self.layer_op(id, key()?, def_key, base_result, run)
     }
 
     fn is_internal(&self, id: OpId) -> bool {
@@ -380,7 +405,7 @@ impl Inner {
     fn definition_key(
         &self,
         op: &Op,
-        base: OpId,
+        base: &OpResult,
         sources: &[OpId],
         inputs: &BTreeMap<OpId, Arc<OpResult>>,
     ) -> Result<Option<CacheKey>, SolveError> {
@@ -399,9 +424,6 @@ impl Inner {
         let mut e = Encoder::new();
         e.str("kind", "definition");
         encode_op(&mut e, op);
-        let base = inputs
-            .get(&base)
-            .ok_or_else(|| SolveError::Definition("missing base".into()))?;
         e.str("base", &base.key().0);
         for s in sources {
             if let Some(r) = inputs.get(s) {
