@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::proxy::{Fault, Proxy};
 use common::registry::{self, Registry, get_manifest, http, push_blob, put_manifest, sha256};
@@ -1221,29 +1221,27 @@ fn assert_all_cached(r: &common::Run) {
     assert!(cached >= 4, "RUN, RUN, COPY, RUN cached:\n{}", r.stderr);
 }
 
-#[test]
-fn registry_cache_round_trip_to_a_fresh_store() {
-    let reg = Registry::start();
-    let t = Tmp::new("reg-cache");
-    let dc = no_creds(&t);
+/// Store `a` builds the two-stage cache context exporting with `--cache-to TO`; a fresh
+/// store `b` builds it again importing with `--cache-from FROM`.
+struct RoundTrip {
+    a: PathBuf,
+    da: String,
+    b: PathBuf,
+    db: String,
+}
+
+fn cache_round_trip(reg: &Registry, t: &Tmp, to: &str, from: &str) -> RoundTrip {
+    let dc = no_creds(t);
     let seed = t.join("seed");
-    push_busybox(&t, &seed, reg.addr(), &dc);
+    push_busybox(t, &seed, reg.addr(), &dc);
     let ctx = t.join("ctx");
     let base = format!("{}/busybox:latest", reg.addr());
     write_files(
         &ctx,
         &[("Dockerfile", &CACHE_DOCKERFILE.replace("BASE", &base))],
     );
-    let cache = format!("{}/cache:main", reg.addr());
-
     let a = t.join("a");
-    let (ra, da) = cache_build(
-        &t,
-        &a,
-        &ctx,
-        &dc,
-        &["--cache-to", &format!("type=registry,ref={cache},mode=max")],
-    );
+    let (ra, da) = cache_build(t, &a, &ctx, &dc, &["--cache-to", to]);
     assert_eq!(
         ra.counts().1,
         4,
@@ -1251,91 +1249,67 @@ fn registry_cache_round_trip_to_a_fresh_store() {
         ra.stderr
     );
     let b = t.join("b");
-    let (rb, db) = cache_build(
-        &t,
-        &b,
-        &ctx,
-        &dc,
-        &["--cache-from", &format!("type=registry,ref={cache}")],
-    );
+    let (rb, db) = cache_build(t, &b, &ctx, &dc, &["--cache-from", from]);
     assert_all_cached(&rb);
     assert_eq!(da, db, "same image from the cache");
+    RoundTrip { a, da, b, db }
+}
 
-    // mode=max exported the builder stage; the fresh store fetched only what the final
-    // image needs.
-    let top = get_manifest(reg.addr(), "cache", "main");
-    assert_eq!(top.status, 200, "{}", top.text());
-    let fetch = |d: &str| get_manifest(reg.addr(), "cache", d).body;
-    let mut layers = BTreeSet::new();
-    cache_layers(&fetch, &top.body, &mut layers);
-    let final_layers = image_layers(&a, &da);
-    let builder_only: Vec<&String> = layers.difference(&final_layers).collect();
+/// mode=max exported the builder stage (`layers` lists what the cache holds); the fresh
+/// store fetched only what the final image needs. Returns the builder-only layers.
+fn assert_only_final_layers_fetched(layers: &BTreeSet<String>, rt: &RoundTrip) -> Vec<String> {
+    let final_layers = image_layers(&rt.a, &rt.da);
+    let builder_only: Vec<String> = layers.difference(&final_layers).cloned().collect();
     assert!(
         !builder_only.is_empty(),
         "mode=max exports the builder's layers: {layers:?} vs {final_layers:?}"
     );
     for l in &builder_only {
         assert!(
-            !blob_path(&b, l).exists(),
-            "builder-only layer {l} was downloaded"
+            !blob_path(&rt.b, l).exists(),
+            "builder-only layer {l} was fetched"
         );
     }
-    assert_image_in_store(&b, &db);
-    assert_store_consistent(&b);
+    assert_image_in_store(&rt.b, &rt.db);
+    assert_store_consistent(&rt.b);
+    builder_only
+}
+
+#[test]
+fn registry_cache_round_trip_to_a_fresh_store() {
+    let reg = Registry::start();
+    let t = Tmp::new("reg-cache");
+    let cache = format!("{}/cache:main", reg.addr());
+    let rt = cache_round_trip(
+        &reg,
+        &t,
+        &format!("type=registry,ref={cache},mode=max"),
+        &format!("type=registry,ref={cache}"),
+    );
+    let top = get_manifest(reg.addr(), "cache", "main");
+    assert_eq!(top.status, 200, "{}", top.text());
+    let fetch = |d: &str| get_manifest(reg.addr(), "cache", d).body;
+    let mut layers = BTreeSet::new();
+    cache_layers(&fetch, &top.body, &mut layers);
+    assert_only_final_layers_fetched(&layers, &rt);
 }
 
 #[test]
 fn local_cache_round_trip_to_a_fresh_store() {
     let reg = Registry::start();
     let t = Tmp::new("reg-cache-local");
-    let dc = no_creds(&t);
-    let seed = t.join("seed");
-    push_busybox(&t, &seed, reg.addr(), &dc);
-    let ctx = t.join("ctx");
-    let base = format!("{}/busybox:latest", reg.addr());
-    write_files(
-        &ctx,
-        &[("Dockerfile", &CACHE_DOCKERFILE.replace("BASE", &base))],
-    );
     let dir = t.join("cache-dir");
-
-    let a = t.join("a");
-    let (ra, da) = cache_build(
+    let rt = cache_round_trip(
+        &reg,
         &t,
-        &a,
-        &ctx,
-        &dc,
-        &[
-            "--cache-to",
-            &format!("type=local,dest={},mode=max", dir.display()),
-        ],
+        &format!("type=local,dest={},mode=max", dir.display()),
+        &format!("type=local,src={}", dir.display()),
     );
-    assert_eq!(ra.counts().1, 4, "{}", ra.stderr);
-    let b = t.join("b");
-    let (rb, db) = cache_build(
-        &t,
-        &b,
-        &ctx,
-        &dc,
-        &["--cache-from", &format!("type=local,src={}", dir.display())],
-    );
-    assert_all_cached(&rb);
-    assert_eq!(da, db);
-
     let index = std::fs::read(dir.join("index.json")).unwrap();
     let fetch = |d: &str| std::fs::read(blob_path(&dir, d)).unwrap();
     let mut layers = BTreeSet::new();
     cache_layers(&fetch, &index, &mut layers);
-    let final_layers = image_layers(&a, &da);
-    let builder_only: Vec<&String> = layers.difference(&final_layers).collect();
-    assert!(!builder_only.is_empty(), "{layers:?} vs {final_layers:?}");
-    for l in &builder_only {
-        assert!(blob_path(&dir, l).exists(), "{l} in the cache dir");
-        assert!(
-            !blob_path(&b, l).exists(),
-            "builder-only layer {l} was copied"
-        );
+    for l in assert_only_final_layers_fetched(&layers, &rt) {
+        assert!(blob_path(&dir, &l).exists(), "{l} in the cache dir");
     }
-    assert_image_in_store(&b, &db);
-    assert_store_consistent(&b);
 }
