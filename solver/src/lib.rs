@@ -10,6 +10,7 @@ pub mod context;
 pub mod copy;
 pub mod executor;
 pub mod export;
+pub(crate) mod fsutil;
 pub mod gc;
 pub mod layer;
 pub mod registry;

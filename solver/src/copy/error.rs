@@ -127,23 +127,14 @@ pub enum CopyError {
         /// The source on the host.
         path: PathBuf,
     },
-    /// An archive entry whose name leaves the extraction directory.
-    #[error("{archive}: archive path {entry:?} is outside extraction root")]
-    ArchiveEntryOutside {
+    /// ADD could not extract a local archive (a corrupt tar, an entry climbing out of the
+    /// destination, a filesystem error); the layer error names the entry.
+    #[error("{archive}: {source}")]
+    Archive {
         /// The archive on the host.
         archive: PathBuf,
-        /// The entry name as stored.
-        entry: String,
-    },
-    /// An archive entry kind ADD does not extract (devices, FIFOs, ...), as in BuildKit.
-    #[error("{archive}: unsupported tar entry {entry:?} type {kind}")]
-    ArchiveEntryUnsupported {
-        /// The archive on the host.
-        archive: PathBuf,
-        /// The entry name as stored.
-        entry: String,
-        /// The tar type flag.
-        kind: u8,
+        /// What went wrong, naming the entry.
+        source: crate::layer::LayerError,
     },
     /// A filesystem call that failed.
     #[error("{op} {path}: {source}")]

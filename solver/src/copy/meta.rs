@@ -44,7 +44,8 @@ impl Times {
         }
     }
 
-    /// Whole seconds, as a tar header gives them.
+    /// Whole seconds (tests set times with it).
+    #[cfg(test)]
     pub(super) fn seconds(atime: i64, mtime: i64) -> Self {
         Self {
             atime: (atime, 0),

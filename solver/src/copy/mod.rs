@@ -15,7 +15,6 @@
 //! (keeping a trailing `/`, and turning `.` into `<workdir>/` as BuildKit does), and decides
 //! whether the instruction is ADD.
 
-mod archive;
 mod chmod;
 mod chown;
 mod dest;
@@ -132,7 +131,7 @@ pub fn copy(
                 .map(|m| {
                     spec.unpack_archives
                         && m.found.meta.is_file()
-                        && archive::is_archive(&m.found.abs)
+                        && crate::layer::is_archive(&m.found.abs).unwrap_or(false)
                 })
                 .collect()
         })

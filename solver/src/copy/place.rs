@@ -10,13 +10,13 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use super::CopyStats;
-use super::archive;
 use super::dest::{DestView, DirState, Kind};
 use super::error::CopyError;
 use super::meta::Policy;
 use super::path::{dest_components, names_directory, rel_path, rooted};
 use super::source::{Match, SourceTree};
 use super::tree::{Copier, Filters};
+use crate::layer::{ApplyOptions, Owners, WhiteoutMode};
 
 /// The destination of a COPY/ADD.
 #[derive(Debug)]
@@ -121,7 +121,24 @@ pub(super) fn unpack(
     stats: &mut CopyStats,
 ) -> Result<(), CopyError> {
     let (dir, _) = view.mkdir_all(&dest.rel, policy.new_dir_owner())?;
-    let entries = archive::extract(&found.found.abs, &view.upper_path(&dir), policy.chown)?;
+    let archive = &found.found.abs;
+    let file = std::fs::File::open(archive).map_err(CopyError::io("open", archive))?;
+    // Owners from the archive unless --chown says otherwise; whiteout names are plain files.
+    let owners = match policy.chown {
+        Some((uid, gid)) => Owners::Fixed(uid, gid),
+        None if rustix::process::geteuid().is_root() => Owners::Archive,
+        None => Owners::Caller,
+    };
+    let opts = ApplyOptions {
+        whiteouts: WhiteoutMode::Keep,
+        owners,
+    };
+    let entries = crate::layer::apply(file, &view.upper_path(&dir), &opts)
+        .map_err(|source| CopyError::Archive {
+            archive: archive.clone(),
+            source,
+        })?
+        .entries;
     stats.archives += 1;
     stats.archive_entries += entries;
     Ok(())

@@ -13,7 +13,6 @@ const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 /// Enough bytes to tell every format above apart.
 const MAGIC_LEN: usize = 6;
-const BLOCK: usize = 512;
 
 /// The compression a stream starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +92,8 @@ impl Read for FailingReader {
     }
 }
 
-/// Whether the file at `path` is a tar archive, possibly compressed: true when its
-/// (decompressed) first 512 bytes are a tar header with a valid checksum. A file that merely
+/// Whether the file at `path` is a tar archive, possibly compressed: BuildKit's
+/// `isArchivePath`, true when the (decompressed) stream yields a first entry. A file that merely
 /// looks compressed but does not decompress to a tar is not an archive (`ADD` copies it as is).
 pub fn is_archive(path: &Path) -> Result<bool, LayerError> {
     let sniff_error = |source| LayerError::Sniff {
@@ -105,74 +104,11 @@ pub fn is_archive(path: &Path) -> Result<bool, LayerError> {
     if !file.metadata().map_err(sniff_error)?.is_file() {
         return Ok(false);
     }
-    let Ok(mut reader) = decompress_reader(BufReader::new(file)) else {
+    let Ok(reader) = decompress_reader(BufReader::new(file)) else {
         return Ok(false);
     };
-    let mut block = [0u8; BLOCK];
-    let mut filled = 0;
-    while filled < BLOCK {
-        match reader.read(&mut block[filled..]) {
-            Ok(0) => return Ok(false),
-            Ok(n) => filled += n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            // Corrupt compressed data: not an archive we could extract.
-            Err(_) => return Ok(false),
-        }
-    }
-    Ok(is_tar_header(&block))
-}
-
-/// A tar header block: not all zeros (an empty archive has nothing to add) and its checksum
-/// field matches the sum of its bytes, counted unsigned or, as old tars did, signed.
-fn is_tar_header(block: &[u8; BLOCK]) -> bool {
-    if block.iter().all(|&b| b == 0) {
-        return false;
-    }
-    let Some(stored) = parse_octal(&block[148..156]) else {
-        return false;
-    };
-    let in_sum = |i: usize| !(148..156).contains(&i);
-    let unsigned: u64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if in_sum(i) {
-                u64::from(b)
-            } else {
-                u64::from(b' ')
-            }
-        })
-        .sum();
-    let signed: i64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if in_sum(i) {
-                i64::from(b as i8)
-            } else {
-                i64::from(b' ')
-            }
-        })
-        .sum();
-    u64::try_from(signed).is_ok_and(|s| s == stored) || unsigned == stored
-}
-
-/// An octal header field: optional leading spaces, digits, then NUL or space padding.
-fn parse_octal(field: &[u8]) -> Option<u64> {
-    let text = field
-        .iter()
-        .skip_while(|&&b| b == b' ')
-        .take_while(|&&b| b != 0 && b != b' ')
-        .copied()
-        .collect::<Vec<u8>>();
-    if text.is_empty() {
-        return None;
-    }
-    text.iter().try_fold(0u64, |acc, &b| {
-        if (b'0'..=b'7').contains(&b) {
-            acc.checked_mul(8)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
+    Ok(matches!(
+        super::read::TarReader::new(reader).next_entry(),
+        Ok(Some(_))
+    ))
 }

@@ -42,6 +42,16 @@ pub enum LayerError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The tar stream is malformed: a bad header or field, or a stream cut short.
+    #[error("{}", corrupt_message(entry, *offset, reason))]
+    Corrupt {
+        /// Where the entry's header starts in the uncompressed stream.
+        offset: u64,
+        /// The entry's name, when it was read before the fault.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An entry's path is absolute, climbs out with `..`, or is otherwise unusable.
     #[error("tar entry {entry:?}: {reason}")]
     UnsafePath {
@@ -49,14 +59,6 @@ pub enum LayerError {
         entry: String,
         /// What is wrong with it.
         reason: &'static str,
-    },
-    /// A parent component of an entry is a symlink leading out of the destination.
-    #[error("tar entry {entry:?}: symlink {link} leads out of the destination")]
-    SymlinkEscape {
-        /// The entry's name as stored in the tar.
-        entry: String,
-        /// The symlink that would be followed.
-        link: PathBuf,
     },
     /// A parent component of an entry exists but is neither a directory nor a symlink to one.
     #[error("tar entry {entry:?}: {path} is not a directory")]
@@ -76,7 +78,7 @@ pub enum LayerError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// An entry type kiln does not extract (GNU sparse files, volume labels, …).
+    /// An entry type kiln does not extract (multi-volume continuations, vendor types, …).
     #[error("tar entry {entry:?}: unsupported entry type {kind}")]
     Unsupported {
         /// The entry's name as stored in the tar.
@@ -108,4 +110,12 @@ pub enum LayerError {
         /// The underlying error.
         source: oci_spec::OciSpecError,
     },
+}
+
+fn corrupt_message(entry: &str, offset: u64, reason: &str) -> String {
+    if entry.is_empty() {
+        format!("tar header at byte {offset}: {reason}")
+    } else {
+        format!("tar entry {entry:?} (header at byte {offset}): {reason}")
+    }
 }

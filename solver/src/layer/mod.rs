@@ -1,6 +1,10 @@
 //! Layer diffs: a directory in overlay-diff form to a deterministic, streamed OCI layer tar, and
 //! a layer tar back to a directory through kiln's own, symlink-safe extraction loop.
 //!
+//! Reading goes through kiln's own tar reader ([`read`]), which takes every dialect the
+//! tools people use write, and one applier ([`apply`]) serves base layers, `ADD` archives and
+//! cache imports.
+//!
 //! A diff directory follows overlayfs' conventions, so that a RUN's upperdir can be archived as
 //! it is: a 0:0 character device is a deletion and becomes a `.wh.<name>` whiteout, and a
 //! directory carrying the opaque xattr gains a `.wh..wh..opq` entry. Extraction does the reverse
@@ -10,14 +14,15 @@
 //! streams and directories, and hands back digests. Neither a file nor a layer is ever held
 //! whole in memory.
 
+mod apply;
 mod compress;
 mod decompress;
 mod error;
-mod extract;
 mod hash;
 mod header;
 pub(crate) mod meta;
 mod pargz;
+mod read;
 mod source;
 mod write;
 pub(crate) mod xattr;
@@ -29,10 +34,9 @@ pub(crate) mod testutil;
 
 pub use decompress::{decompress_reader, is_archive};
 pub use error::LayerError;
-pub use extract::extract_layer;
 pub use write::write_layer;
 
-pub(crate) use extract::{WhiteoutMode, extract_layer_verified};
+pub(crate) use apply::{ApplyOptions, Owners, WhiteoutMode, apply};
 
 use oci_spec::image::Digest;
 
@@ -89,6 +93,29 @@ pub struct LayerInfo {
     pub size: u64,
     /// OCI media type of the blob.
     pub media_type: String,
+}
+
+/// Extracts the layer tar read from `reader` (gzip, bzip2, xz, zstd or plain, told by its
+/// magic bytes) into `dest`, which is created if missing. Nothing is ever written outside
+/// `dest`; on error, `dest` may hold part of the layer.
+pub fn extract_layer<R: std::io::Read>(
+    reader: R,
+    dest: &std::path::Path,
+    opts: &ExtractOptions,
+) -> Result<(), LayerError> {
+    let opts = ApplyOptions {
+        whiteouts: if opts.whiteouts {
+            WhiteoutMode::Apply
+        } else {
+            WhiteoutMode::Keep
+        },
+        owners: if opts.same_owner {
+            Owners::Archive
+        } else {
+            Owners::Caller
+        },
+    };
+    apply(reader, dest, &opts).map(|_| ())
 }
 
 /// How [`extract_layer`] unpacks a tar.

@@ -8,7 +8,7 @@ use oci_spec::image::Digest;
 use super::chain::sha256_hex;
 use super::temp::Temp;
 use super::{FS, LAYERS, SnapshotError, Snapshots};
-use crate::layer::{WhiteoutMode, extract_layer_verified};
+use crate::layer::{ApplyOptions, Owners, WhiteoutMode, apply};
 
 impl Snapshots {
     /// The directory holding layer `diff_id` (in overlay form), extracting it from the blob
@@ -32,17 +32,21 @@ impl Snapshots {
             source: Box::new(source),
         })?;
         // Only root can create the owners and device nodes a layer holds.
-        let same_owner = rustix::process::geteuid().is_root();
-        let actual = extract_layer_verified(
-            blob,
-            &temp.path().join(FS),
-            same_owner,
-            WhiteoutMode::Overlay,
-        )
-        .map_err(|source| SnapshotError::Extract {
-            diff_id: diff_id.clone(),
-            source,
-        })?;
+        let owners = if rustix::process::geteuid().is_root() {
+            Owners::Archive
+        } else {
+            Owners::Caller
+        };
+        let opts = ApplyOptions {
+            whiteouts: WhiteoutMode::Overlay,
+            owners,
+        };
+        let actual = apply(blob, &temp.path().join(FS), &opts)
+            .map_err(|source| SnapshotError::Extract {
+                diff_id: diff_id.clone(),
+                source,
+            })?
+            .diff_id;
         if actual != *diff_id {
             return Err(SnapshotError::DiffIdMismatch {
                 expected: diff_id.clone(),

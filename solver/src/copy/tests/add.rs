@@ -146,7 +146,8 @@ fn add_refuses_entries_that_leave_the_destination() {
     let err = run(&add_spec(&["evil.tar"], "/d/"), &ctx, None, &out).unwrap_err();
     assert!(
         err.to_string()
-            .ends_with("archive path \"../../evil\" is outside extraction root"),
+            .ends_with("tar entry \"../../evil\": climbs out of the destination with `..`"),
         "{err}"
     );
+    assert!(err.to_string().contains("evil.tar"), "{err}");
 }

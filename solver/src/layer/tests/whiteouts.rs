@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use super::layer_bytes;
 use crate::layer::testutil::{TempDir, dir, file, names, whiteout};
 use crate::layer::{
-    Compression, ExtractOptions, WhiteoutMode, extract_layer, extract_layer_verified, xattr,
+    ApplyOptions, Compression, ExtractOptions, Owners, WhiteoutMode, apply, extract_layer, xattr,
 };
 
 /// Lower: a/{f,g}, b, c/x. Upper diff: a opaque with a/h, b deleted, c/x deleted.
@@ -100,7 +100,11 @@ fn kept_whiteouts_are_plain_files() {
 fn overlay_form_restores_devices_and_opaque_xattr() {
     let (_, upper) = two_layers();
     let dest = TempDir::new("wh-overlay");
-    extract_layer_verified(&upper[..], dest.path(), true, WhiteoutMode::Overlay).unwrap();
+    let opts = ApplyOptions {
+        whiteouts: WhiteoutMode::Overlay,
+        owners: Owners::Archive,
+    };
+    apply(&upper[..], dest.path(), &opts).unwrap();
     assert_eq!(names(dest.path()), ["a", "b", "c"]);
     let b = std::fs::symlink_metadata(dest.join("b")).unwrap();
     assert!(b.file_type().is_char_device() && b.rdev() == 0);

@@ -4,14 +4,14 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Timespec};
 
-use super::fields::Fields;
 use crate::layer::meta;
+use crate::layer::read::Entry;
 
 /// Removes whatever is at `path` unless both it and the new entry are directories; true when
 /// an existing directory was kept.
@@ -30,12 +30,12 @@ pub(super) fn remove_any(path: &Path) -> io::Result<()> {
     make_room(path, false).map(|_| ())
 }
 
-/// A regular file with `content`, then its metadata.
+/// A regular file with the entry's content; a sparse file gets its segments at their offsets
+/// and holes (not zeros on disk) between them.
 pub(super) fn regular<R: Read>(
     path: &Path,
+    entry: &Entry,
     content: &mut R,
-    fields: &Fields,
-    same_owner: bool,
     buf: &mut [u8],
 ) -> io::Result<()> {
     make_room(path, false)?;
@@ -47,60 +47,75 @@ pub(super) fn regular<R: Read>(
         Mode::from_raw_mode(0o600),
     )?;
     let mut file = File::from(fd);
-    loop {
-        let n = match content.read(buf) {
-            Ok(0) => break,
+    match &entry.sparse {
+        None => copy_exact(content, &mut file, entry.size, buf)?,
+        Some(segments) => {
+            for segment in segments {
+                file.seek(SeekFrom::Start(segment.offset))?;
+                copy_exact(content, &mut file, segment.length, buf)?;
+            }
+            file.set_len(entry.size)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies exactly `len` bytes (the reader reports a stream cut short).
+fn copy_exact<R: Read>(
+    from: &mut R,
+    to: &mut File,
+    mut len: u64,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    while len > 0 {
+        let want = buf.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+        let n = match from.read(&mut buf[..want]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => n,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(error),
         };
-        file.write_all(&buf[..n])?;
+        to.write_all(&buf[..n])?;
+        len -= n as u64;
     }
-    drop(file);
-    finish(path, fields, same_owner, true)
+    Ok(())
 }
 
 /// A directory (kept if one is there), with owner and xattrs; its mode and times are the
 /// caller's to apply once its children are in.
-pub(super) fn directory(path: &Path, fields: &Fields, same_owner: bool) -> io::Result<()> {
+pub(super) fn directory(
+    path: &Path,
+    owner: Option<(u64, u64)>,
+    xattrs: &[(Vec<u8>, Vec<u8>)],
+) -> io::Result<()> {
     if !make_room(path, true)? {
         // Owner-only until the deferred chmod, so an unprivileged run can fill it.
         rustix::fs::mkdirat(CWD, path, Mode::from_raw_mode(0o700))?;
     }
-    if same_owner {
-        meta::set_owner(path, fields.uid, fields.gid)?;
+    if let Some((uid, gid)) = owner {
+        meta::set_owner(path, uid, gid)?;
     }
-    meta::set_xattrs(path, &fields.xattrs)
+    meta::set_xattrs(path, xattrs)
 }
 
 /// A symlink to `target`, which is stored verbatim and never checked nor followed here.
-pub(super) fn symlink(
-    path: &Path,
-    target: &[u8],
-    fields: &Fields,
-    same_owner: bool,
-) -> io::Result<()> {
+pub(super) fn symlink(path: &Path, target: &[u8]) -> io::Result<()> {
     make_room(path, false)?;
     rustix::fs::symlinkat(OsStr::from_bytes(target), CWD, path)?;
-    finish(path, fields, same_owner, false)
+    Ok(())
 }
 
 /// A character or block device, or a fifo.
-pub(super) fn node(
-    path: &Path,
-    kind: FileType,
-    fields: &Fields,
-    same_owner: bool,
-) -> io::Result<()> {
+pub(super) fn node(path: &Path, kind: FileType, device: (u32, u32)) -> io::Result<()> {
     make_room(path, false)?;
     let dev = match kind {
         FileType::CharacterDevice | FileType::BlockDevice => {
-            rustix::fs::makedev(fields.device.0, fields.device.1)
+            rustix::fs::makedev(device.0, device.1)
         }
         _ => 0,
     };
     rustix::fs::mknodat(CWD, path, kind, Mode::from_raw_mode(0o600), dev)?;
-    finish(path, fields, same_owner, true)
+    Ok(())
 }
 
 /// An overlay whiteout: a 0:0 character device, mode 0, as overlayfs creates them.
@@ -122,15 +137,22 @@ pub(super) fn hardlink(path: &Path, target: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Owner, then mode (chown clears setuid bits), then xattrs (chown clears
+/// Owner, then mode (chown clears setuid bits; a symlink has none), then xattrs (chown clears
 /// `security.capability`), then times.
-fn finish(path: &Path, fields: &Fields, same_owner: bool, has_mode: bool) -> io::Result<()> {
-    if same_owner {
-        meta::set_owner(path, fields.uid, fields.gid)?;
+pub(super) fn finish(
+    path: &Path,
+    owner: Option<(u64, u64)>,
+    mode: Option<u32>,
+    xattrs: &[(Vec<u8>, Vec<u8>)],
+    atime: Timespec,
+    mtime: Timespec,
+) -> io::Result<()> {
+    if let Some((uid, gid)) = owner {
+        meta::set_owner(path, uid, gid)?;
     }
-    if has_mode {
-        meta::set_mode(path, fields.mode)?;
+    if let Some(mode) = mode {
+        meta::set_mode(path, mode)?;
     }
-    meta::set_xattrs(path, &fields.xattrs)?;
-    meta::set_times(path, fields.mtime, fields.mtime)
+    meta::set_xattrs(path, xattrs)?;
+    meta::set_times(path, atime, mtime)
 }

@@ -5,8 +5,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use super::create;
-use super::path::Missing;
-use super::{Extractor, WhiteoutMode};
+use super::{Applier, WhiteoutMode};
+use crate::fsutil::root_path::Missing;
 use crate::layer::LayerError;
 use crate::layer::xattr;
 
@@ -17,7 +17,7 @@ const OPAQUE: &[u8] = b".wh..wh..opq";
 /// aufs' own bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`), which Docker skips too.
 const META_PREFIX: &[u8] = b".wh..wh.";
 
-impl Extractor {
+impl Applier {
     /// Handles entry `name` = `parents/last`, where `last` starts with `.wh.`.
     pub(super) fn whiteout(
         &mut self,
@@ -36,9 +36,9 @@ impl Extractor {
                 reason: "whiteout of no file",
             });
         }
-        let missing = match self.mode {
+        let missing = match self.opts.whiteouts {
             // Nothing to delete under a directory that does not exist.
-            WhiteoutMode::Apply => Missing::Absent,
+            WhiteoutMode::Apply => Missing::Stop,
             WhiteoutMode::Overlay | WhiteoutMode::Keep => Missing::Create,
         };
         let Some(parent) = self.resolve(parents, missing, name)? else {
@@ -49,7 +49,7 @@ impl Extractor {
             path: path.to_path_buf(),
             source,
         };
-        match (self.mode, opaque) {
+        match (self.opts.whiteouts, opaque) {
             (WhiteoutMode::Apply, true) => {
                 let children = std::fs::read_dir(&parent.abs).map_err(|e| fail(&parent.abs, e))?;
                 for child in children {
