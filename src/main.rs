@@ -16,6 +16,12 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     install_report_style();
     let cli = cli::Cli::parse();
+    if matches!(cli.command, cli::Command::Build(_)) {
+        // Before any thread exists: the kernel refuses a new mount namespace to a process
+        // whose threads share their filesystem context. Views of layer chains are mounted
+        // there and vanish with the process.
+        kiln_solver::snapshot::use_private_mounts();
+    }
     signals::install();
     match commands::run(cli) {
         Ok(_) if kiln_solver::cancel::is_cancelled() => ExitCode::from(130),

@@ -27,67 +27,8 @@ pub const PROXY_ARGS: [&str; 10] = [
     "all_proxy",
 ];
 
-/// An OCI platform (`os/arch[/variant]`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// `amd64`, `arm64`, …
-    pub architecture: String,
-    /// `v7`, `v8`, … (empty when none).
-    pub variant: String,
-}
-
-impl Platform {
-    /// The platform kiln runs on.
-    pub fn host() -> Self {
-        let architecture = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "arm" => "arm",
-            "powerpc64" => "ppc64le",
-            "s390x" => "s390x",
-            "riscv64" => "riscv64",
-            other => other,
-        };
-        Platform {
-            os: "linux".into(),
-            architecture: architecture.into(),
-            variant: String::new(),
-        }
-    }
-
-    /// Parses `os/arch[/variant]`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = s.split('/').collect();
-        match parts.as_slice() {
-            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: os.to_lowercase(),
-                architecture: arch.to_lowercase(),
-                variant: String::new(),
-            }),
-            [os, arch, variant] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: os.to_lowercase(),
-                architecture: arch.to_lowercase(),
-                variant: variant.to_lowercase(),
-            }),
-            _ => Err(format!(
-                "invalid platform {s:?}: expected os/arch or os/arch/variant"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if !self.variant.is_empty() {
-            write!(f, "/{}", self.variant)?;
-        }
-        Ok(())
-    }
-}
+/// An OCI platform (`os/arch[/variant]`): the one kiln-llb defines.
+pub use kiln_llb::Platform;
 
 /// What the user passed on the command line that affects expansion.
 #[derive(Debug, Clone)]

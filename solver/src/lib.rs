@@ -12,6 +12,7 @@ pub mod executor;
 pub mod export;
 pub(crate) mod fsutil;
 pub mod gc;
+pub mod image;
 pub mod layer;
 pub mod registry;
 pub mod remote_cache;

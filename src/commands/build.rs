@@ -27,14 +27,15 @@ use kiln_solver::remote_cache::{CacheConfig, CacheRecord, RemoteCaches, select_r
 
 use crate::commands::cache_spec::{self, CacheLocation, CacheSpec};
 
-/// Base images come from kiln's own store; one missing there (or every one, with `--pull`)
-/// is pulled from its registry first, once per build.
+/// Base images come from kiln's own store, for the platform each stage asks; one the store
+/// lacks for that platform (or every one, with `--pull`) is pulled from its registry first,
+/// once per build.
 struct StoreImages<'a> {
     store: &'a Store,
     registry: &'a Registry,
     always_pull: bool,
     quiet: bool,
-    pulled: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    pulled: std::cell::RefCell<std::collections::BTreeSet<(String, kiln_llb::Platform)>>,
 }
 
 impl BaseImages for StoreImages<'_> {
@@ -46,38 +47,42 @@ impl BaseImages for StoreImages<'_> {
         {
             self.pull_if_needed(reference, platform)?;
         }
-        kiln_solver::solve::resolve_image(self.store, source).map(|r| r.config)
+        let resolved =
+            kiln_solver::image::resolve(self.store, source).map_err(|e| e.to_string())?;
+        if let Some(warning) = &resolved.warning {
+            progress::note(&format!("warning: {warning}"));
+        }
+        Ok(resolved.config)
     }
 }
 
 impl StoreImages<'_> {
     fn pull_if_needed(&self, reference: &str, platform: &kiln_llb::Platform) -> Result<(), String> {
-        if self.pulled.borrow().contains(reference) {
-            return Ok(());
-        }
-        let local = self
-            .store
-            .images()
-            .resolve(reference)
-            .map_err(|e| e.to_string())?;
-        if local.is_some() && !self.always_pull {
+        let key = (reference.to_owned(), platform.clone());
+        if self.pulled.borrow().contains(&key) {
             return Ok(());
         }
         let started = Instant::now();
-        let pulled =
-            kiln_solver::registry::block_on(self.registry.pull(self.store, reference, platform))
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-        if !self.quiet {
+        let pulled = kiln_solver::registry::block_on(self.registry.ensure_image(
+            self.store,
+            reference,
+            platform,
+            self.always_pull,
+        ))
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        if let Some(pulled) = pulled
+            && !self.quiet
+        {
             progress::note(&format!(
-                "pulled {} {} ({} blobs downloaded) in {:.2}s",
+                "pulled {} {} for {platform} ({} blobs downloaded) in {:.2}s",
                 kiln_solver::store::familiar_name(&pulled.reference),
                 pulled.manifest_digest,
                 pulled.downloaded,
                 started.elapsed().as_secs_f64()
             ));
         }
-        self.pulled.borrow_mut().insert(reference.to_owned());
+        self.pulled.borrow_mut().insert(key);
         Ok(())
     }
 }
@@ -233,12 +238,13 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         let (k, v) = label.split_once('=').unwrap_or((label.as_str(), ""));
         config.config.labels.insert(k.to_owned(), v.to_owned());
     }
+    let platform = kiln_llb::Platform::new(&config.os, &config.architecture, &config.variant);
     let image = commit_image(&store, config, result.layers()).map_err(anyhow::Error::msg)?;
     let mut names = Vec::new();
     for tag in &args.tags {
         let full = store
             .images()
-            .tag(tag, &image.manifest_digest)
+            .tag_image(tag, &image.manifest_digest, &platform, false)
             .with_context(|| format!("tagging {tag}"))?;
         names.push(kiln_solver::store::familiar_name(&full));
     }

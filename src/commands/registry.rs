@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use kiln_frontend::scope::Platform;
-use kiln_solver::registry::{Registry, RegistryOptions, block_on, host_platform};
+use kiln_llb::Platform;
+use kiln_solver::registry::{Registry, RegistryOptions, block_on};
 
 use crate::cli::{PullArgs, PushArgs, RegistryArgs};
 use crate::commands::{open_store, print_stdout};
@@ -38,17 +38,10 @@ pub(crate) fn registry_for(args: &RegistryArgs) -> Result<Registry> {
 }
 
 /// `--platform os/arch[/variant]` as the solver's platform type, else the host's.
-pub(crate) fn platform_arg(platform: Option<&str>) -> Result<kiln_llb::Platform> {
+pub(crate) fn platform_arg(platform: Option<&str>) -> Result<Platform> {
     match platform {
-        None => Ok(host_platform()),
-        Some(p) => {
-            let p = Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
-            Ok(kiln_llb::Platform {
-                os: p.os,
-                architecture: p.architecture,
-                variant: p.variant,
-            })
-        }
+        None => Ok(Platform::host()),
+        Some(p) => Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}")),
     }
 }
 

@@ -10,7 +10,7 @@ mod run;
 
 use kiln_llb::{
     CopyParams, Definition, FileAction, FileOp, Healthcheck, History, ImageConfig, Op, OpId,
-    Platform as LlbPlatform, Source, SourceLocation,
+    Source, SourceLocation,
 };
 
 use crate::diagnostics::Diagnostic;
@@ -134,20 +134,12 @@ struct StageState {
     name: String,
     step: usize,
     steps: usize,
-    platform: LlbPlatform,
+    platform: Platform,
     /// A CMD was written in this stage (an ENTRYPOINT then keeps it).
     cmd_set: bool,
 }
 
-fn llb_platform(p: &Platform) -> LlbPlatform {
-    LlbPlatform {
-        os: p.os.clone(),
-        architecture: p.architecture.clone(),
-        variant: p.variant.clone(),
-    }
-}
-
-fn empty_image(p: &LlbPlatform) -> ImageConfig {
+fn empty_image(p: &Platform) -> ImageConfig {
     let mut c = ImageConfig {
         architecture: p.architecture.clone(),
         os: p.os.clone(),
@@ -195,7 +187,7 @@ impl<'a> Lowering<'a> {
 
     /// The source a FROM or `--from` reference names: a named build context, an OCI layout,
     /// or an image.
-    fn source_for(&self, reference: &str, platform: &LlbPlatform) -> Source {
+    fn source_for(&self, reference: &str, platform: &Platform) -> Source {
         let reference = self
             .opts
             .context_aliases
@@ -224,10 +216,10 @@ impl<'a> Lowering<'a> {
     fn stage(&mut self, stage: &Stage) -> Result<(OpId, ImageConfig), Diagnostic> {
         self.stage = stage.name.clone().unwrap_or_default();
         let platform = match &stage.platform {
-            Some(p) => llb_platform(&Platform::parse(p).map_err(|e| {
+            Some(p) => Platform::parse(p).map_err(|e| {
                 Diagnostic::error(e, stage.from.platform_span.unwrap_or(stage.from.span))
-            })?),
-            None => llb_platform(&self.opts.build.target_platform),
+            })?,
+            None => self.opts.build.target_platform.clone(),
         };
         let name = match &stage.name {
             Some(n) => n.clone(),
@@ -267,7 +259,8 @@ impl<'a> Lowering<'a> {
                 (op, config, triggers)
             }
         };
-        if config.config.env.is_empty() {
+        // BuildKit: PATH is always set, appended to the base's Env when it has none.
+        if config.env_value("PATH").is_none() {
             config.set_env("PATH", DEFAULT_PATH);
         }
         let mut st = StageState {
@@ -310,6 +303,7 @@ impl<'a> Lowering<'a> {
             created_by,
             comment: HISTORY_COMMENT.to_owned(),
             empty_layer: !layer,
+            ..History::default()
         });
     }
 

@@ -8,16 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OpId(pub usize);
 
-/// An OCI platform.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// `amd64`, `arm64`, …
-    pub architecture: String,
-    /// `v7`, `v8`, … or empty.
-    pub variant: String,
-}
+pub use crate::platform::Platform;
 
 /// Where a filesystem state comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,8 +77,26 @@ fn searched(rootfs: Option<&Path>, file: &str) -> String {
 /// The colon-separated fields of the first line of `file` whose name is `name`, or `None`
 /// when the file or the name is missing (both are "not found" to BuildKit).
 fn lookup(rootfs: Option<&Path>, file: &str, name: &str) -> Result<Option<Vec<String>>, CopyError> {
+    Ok(entries(rootfs, file)?.find(|fields| fields.first().is_some_and(|n| n == name)))
+}
+
+/// The passwd entry of `uid` in `rootfs` (the first, as runc reads it), if any.
+pub(crate) fn passwd_by_uid(
+    rootfs: Option<&Path>,
+    uid: u32,
+) -> Result<Option<Vec<String>>, CopyError> {
+    Ok(entries(rootfs, PASSWD)?
+        .find(|fields| fields.get(2).and_then(|f| f.trim().parse().ok()) == Some(uid)))
+}
+
+/// The entries of a passwd-style `file` of `rootfs`, each split into its fields; none when
+/// there is no filesystem or no such file.
+fn entries(
+    rootfs: Option<&Path>,
+    file: &str,
+) -> Result<std::vec::IntoIter<Vec<String>>, CopyError> {
     let Some(rootfs) = rootfs else {
-        return Ok(None);
+        return Ok(Vec::new().into_iter());
     };
     // Symlinks in the image (/etc -> ...) are followed inside it, never on the host.
     let tree = SourceTree {
@@ -88,19 +106,20 @@ fn lookup(rootfs: Option<&Path>, file: &str, name: &str) -> Result<Option<Vec<St
         is_context: false,
     };
     let Some(found) = source::lookup(&tree, file)? else {
-        return Ok(None);
+        return Ok(Vec::new().into_iter());
     };
     if !found.meta.is_file() {
-        return Ok(None);
+        return Ok(Vec::new().into_iter());
     }
     let text = fs::read(&found.abs).map_err(CopyError::io("read", &found.abs))?;
     let text = String::from_utf8_lossy(&text);
-    Ok(text
+    let fields: Vec<Vec<String>> = text
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .map(|line| line.split(':').map(str::to_owned).collect::<Vec<_>>())
-        .find(|fields| fields.first().is_some_and(|n| n == name)))
+        .collect();
+    Ok(fields.into_iter())
 }
 
 /// A numeric field; runc's parser (which BuildKit uses) reads a bad number as 0.

@@ -247,9 +247,10 @@ fn copy_blob(store: &ContentStore, digest: &Digest, target: &Path) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::read_oci_layout;
     use crate::export::test_image::build;
+    use crate::image::layout::read_oci_layout;
     use crate::store::test_dir::TestDir;
+    use kiln_llb::Platform;
     use std::os::unix::fs::MetadataExt;
 
     fn index_of(dest: &Path) -> ImageIndex {
@@ -330,7 +331,7 @@ mod tests {
             Some(image.manifest.as_ref()),
             Some(&format!("@{}", image.manifest)),
         ] {
-            let read = read_oci_layout(&dest, selector).unwrap();
+            let read = read_oci_layout(&dest, selector, &Platform::host()).unwrap();
             assert_eq!(read.manifest_digest, image.manifest, "{selector:?}");
             assert_eq!(read.config_digest, image.config);
             assert_eq!(read.config, store.read_blob(&image.config).unwrap());
@@ -338,7 +339,7 @@ mod tests {
                 read.manifest_bytes,
                 store.read_blob(&image.manifest).unwrap()
             );
-            let layers: Vec<_> = read.layers.iter().map(|l| l.digest().clone()).collect();
+            let layers: Vec<_> = read.layers.iter().map(|(d, _)| d.clone()).collect();
             let expected: Vec<_> = image.layers.iter().map(|l| l.blob.clone()).collect();
             assert_eq!(layers, expected);
         }
@@ -355,11 +356,15 @@ mod tests {
         export_oci_layout(&store, &two.manifest, &dest, Some("2.0")).unwrap();
         assert_eq!(index_of(&dest).manifests().len(), 2);
         assert_eq!(
-            read_oci_layout(&dest, Some("1.0")).unwrap().manifest_digest,
+            read_oci_layout(&dest, Some("1.0"), &Platform::host())
+                .unwrap()
+                .manifest_digest,
             one.manifest
         );
         assert_eq!(
-            read_oci_layout(&dest, Some("2.0")).unwrap().manifest_digest,
+            read_oci_layout(&dest, Some("2.0"), &Platform::host())
+                .unwrap()
+                .manifest_digest,
             two.manifest
         );
         // Same ref name: replaced, not added.
@@ -373,7 +378,9 @@ mod tests {
                 .all(|d| *d.digest() == two.manifest)
         );
         assert_eq!(
-            read_oci_layout(&dest, Some("1.0")).unwrap().manifest_digest,
+            read_oci_layout(&dest, Some("1.0"), &Platform::host())
+                .unwrap()
+                .manifest_digest,
             two.manifest
         );
         // Unnamed twice: one entry.

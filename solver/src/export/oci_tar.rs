@@ -58,9 +58,10 @@ pub(crate) fn blob_path(digest: &Digest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::read_oci_layout;
     use crate::export::test_image::build;
+    use crate::image::layout::read_oci_layout;
     use crate::store::test_dir::TestDir;
+    use kiln_llb::Platform;
     use std::collections::BTreeMap;
     use std::fs;
     use std::io::Read;
@@ -107,7 +108,7 @@ mod tests {
         tar::Archive::new(fs::File::open(&dest).unwrap())
             .unpack(&unpacked)
             .unwrap();
-        let read = read_oci_layout(&unpacked, Some("latest")).unwrap();
+        let read = read_oci_layout(&unpacked, Some("latest"), &Platform::host()).unwrap();
         assert_eq!(read.manifest_digest, image.manifest);
         assert_eq!(read.config_digest, image.config);
 

@@ -5,9 +5,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use super::test_image::build;
-use super::{export_docker_archive, export_oci_layout, export_oci_tar, read_oci_layout};
+use super::{export_docker_archive, export_oci_layout, export_oci_tar};
+use crate::image::layout::read_oci_layout;
 use crate::store::ContentStore;
 use crate::store::test_dir::TestDir;
+use kiln_llb::Platform;
 
 fn installed(tool: &str) -> bool {
     Command::new(tool)
@@ -80,7 +82,7 @@ fn skopeo_reads_every_export() {
             &format!("oci:{}:back", path(&copied)),
         ],
     );
-    let back = read_oci_layout(&copied, Some("back")).unwrap();
+    let back = read_oci_layout(&copied, Some("back"), &Platform::host()).unwrap();
     // skopeo re-serializes the config when it turns a docker image into an OCI one, so
     // compare what it means, not its bytes.
     let diff_ids = |bytes: &[u8]| {
@@ -100,7 +102,7 @@ fn skopeo_reads_every_export() {
         ],
     );
     assert_eq!(
-        read_oci_layout(&copied2, Some("x"))
+        read_oci_layout(&copied2, Some("x"), &Platform::host())
             .unwrap()
             .manifest_digest,
         image.manifest

@@ -2,3 +2,4 @@
 //! containerd does.
 
 pub(crate) mod root_path;
+pub(crate) mod tempdir;

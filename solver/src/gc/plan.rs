@@ -51,6 +51,23 @@ pub fn plan(store: &Store, inv: &Inventory, opts: &PruneOptions) -> Result<Plan,
             &format!("image {}", record.reference),
         );
         tagged.insert(record.digest);
+        // The manifests the name keeps for other platforms are images too, and the index
+        // it was pulled from.
+        if let Some(index) = &record.index {
+            images.mark_root(
+                content,
+                index,
+                &format!("image {} (index)", record.reference),
+            );
+        }
+        for (platform, digest) in &record.platforms {
+            images.mark_root(
+                content,
+                digest,
+                &format!("image {} ({platform})", record.reference),
+            );
+            tagged.insert(digest.clone());
+        }
     }
     for (name, digest) in store.meta().gc_roots()? {
         images.mark_root(content, &digest, &format!("gc root {name}"));

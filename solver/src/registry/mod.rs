@@ -8,9 +8,8 @@
 
 mod auth;
 mod blobs;
+mod ensure;
 mod error;
-mod manifest;
-mod platform;
 mod pull;
 mod push;
 mod retry;
@@ -21,28 +20,15 @@ use std::sync::{Arc, Mutex};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 
+pub(crate) use crate::image::manifest::Manifest;
 pub use blobs::Session;
 pub use error::RegistryError;
-pub(crate) use manifest::Manifest;
-pub use platform::host_platform;
 pub use pull::PulledImage;
 pub use push::PushedImage;
 
 use crate::store::Reference as StoreRef;
 
-/// Manifest media types kiln reads and writes.
-pub mod media {
-    /// OCI image manifest.
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    /// OCI image index.
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-    /// Docker schema 2 manifest.
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    /// Docker manifest list.
-    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-    /// Every manifest kind a pull accepts.
-    pub const ACCEPTED: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
-}
+pub use crate::image::manifest::media;
 
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]

@@ -3,16 +3,14 @@
 //! points at a complete image.
 
 use futures_util::{StreamExt, TryStreamExt};
-use kiln_llb::Platform;
+use kiln_llb::{ImageConfig, Platform};
 use oci_client::RegistryOperation;
 use oci_spec::image::Digest;
-use serde::Deserialize;
 
 use super::blobs::Session;
-use super::manifest::Manifest;
-use super::platform::{Index, select};
 use super::retry::{Failure, retry};
 use super::{Registry, RegistryError, client_ref, media};
+use crate::image::manifest::{self, Document, Manifest};
 use crate::store::{Reference as StoreRef, Store};
 
 /// Layers downloaded at once.
@@ -25,12 +23,16 @@ pub struct PulledImage {
     pub reference: String,
     /// The image manifest's digest (for an index, the chosen platform's manifest).
     pub manifest_digest: Digest,
+    /// The platform the manifest is for (from the index entry, else from its config).
+    pub platform: Option<Platform>,
     /// How many blobs were downloaded (the others were in the store already).
     pub downloaded: usize,
 }
 
 impl Registry {
-    /// Pulls `reference` for `platform` into `store` and tags it there.
+    /// Pulls `reference` for `platform` into `store` and tags it there: an index is stored and
+    /// tagged with the manifest chosen from it; a single-platform image is tagged for the
+    /// platform its config names, beside what the name holds for other platforms.
     pub async fn pull(
         &self,
         store: &Store,
@@ -40,40 +42,41 @@ impl Registry {
         let r = StoreRef::parse_normalized(reference)?.with_default_tag();
         let session = Session::open(self, &r, RegistryOperation::Pull).await?;
         let (bytes, digest) = fetch_manifest(&session, None).await?;
-        let (bytes, manifest_digest) = match manifest_kind(&bytes) {
-            Kind::Index => {
-                store_blob(&session, store, &bytes, &digest)?;
-                let index: Index = serde_json::from_slice(&bytes)
-                    .map_err(|e| invalid(&session, format!("index {digest}: {e}")))?;
-                let entry =
-                    select(&index, platform).map_err(|available| RegistryError::NoPlatform {
-                        reference: session.display.clone(),
-                        platform: describe(platform),
-                        available,
-                    })?;
-                if entry.media_type == media::OCI_INDEX || entry.media_type == media::DOCKER_LIST {
-                    return Err(invalid(
-                        &session,
-                        format!("nested index {} is not supported", entry.digest),
-                    ));
+        let (index_digest, bytes, manifest_digest, manifest, listed_for) =
+            match parse(&session, &bytes, &digest)? {
+                Document::Index(index) => {
+                    store_blob(&session, store, &bytes, &digest)?;
+                    let entry =
+                        index
+                            .select(platform)
+                            .map_err(|available| RegistryError::NoPlatform {
+                                reference: session.display.clone(),
+                                platform: platform.to_string(),
+                                available,
+                            })?;
+                    if entry.is_index() {
+                        return Err(invalid(
+                            &session,
+                            format!("nested index {} is not supported", entry.digest),
+                        ));
+                    }
+                    let want = entry
+                        .parsed_digest()
+                        .map_err(|detail| invalid(&session, format!("index {digest}: {detail}")))?;
+                    let (bytes, d) = fetch_manifest(&session, Some(&want)).await?;
+                    let Document::Manifest(m) = parse(&session, &bytes, &d)? else {
+                        return Err(invalid(
+                            &session,
+                            format!("index {digest} lists {d} as an image, but it is an index"),
+                        ));
+                    };
+                    (Some(digest), bytes, d, m, Some(platform.clone()))
                 }
-                let want = parse_digest(&session, &entry.digest)?;
-                let (bytes, d) = fetch_manifest(&session, Some(&want)).await?;
-                (bytes, d)
-            }
-            Kind::Manifest => (bytes, digest),
-        };
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| invalid(&session, format!("manifest {manifest_digest}: {e}")))?;
-        if let Some(mt) = &manifest.media_type
-            && mt != media::OCI_MANIFEST
-            && mt != media::DOCKER_MANIFEST
-        {
-            return Err(invalid(
-                &session,
-                format!("manifest {manifest_digest} has media type {mt}, not an image manifest"),
-            ));
-        }
+                Document::Manifest(m) => (None, bytes, digest, m, None),
+            };
+        manifest
+            .check_layers(&manifest_digest)
+            .map_err(|e| invalid(&session, e.to_string()))?;
         let blobs = manifest
             .blobs()
             .map_err(|e| invalid(&session, format!("manifest {manifest_digest}: {e}")))?;
@@ -89,47 +92,52 @@ impl Registry {
             &missing.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
             &r.repository(),
         );
-        let tagged = match r.tag() {
-            Some(_) => store
+        let platform_of = listed_for.or_else(|| config_platform(store, &manifest));
+        let store_err = |e: crate::store::ImageError| RegistryError::Store {
+            reference: session.display.clone(),
+            detail: e.to_string(),
+        };
+        let tagged = match (r.tag(), &index_digest, &platform_of) {
+            (None, _, _) => r.to_string(),
+            (Some(_), Some(index), Some(p)) => store
+                .images()
+                .tag_index(&r.to_string(), index, p, &manifest_digest)
+                .map_err(store_err)?,
+            (Some(_), None, Some(p)) => store
+                .images()
+                .tag_image(&r.to_string(), &manifest_digest, p, true)
+                .map_err(store_err)?,
+            (Some(_), _, None) => store
                 .images()
                 .tag(&r.to_string(), &manifest_digest)
-                .map_err(|e| RegistryError::Store {
-                    reference: session.display.clone(),
-                    detail: e.to_string(),
-                })?,
-            None => r.to_string(),
+                .map_err(store_err)?,
         };
         Ok(PulledImage {
             reference: tagged,
             manifest_digest,
+            platform: platform_of,
             downloaded,
         })
     }
 }
 
-enum Kind {
-    Index,
-    Manifest,
+/// The platform a (stored) config names, if it names one.
+fn config_platform(store: &Store, manifest: &Manifest) -> Option<Platform> {
+    let digest = manifest.config.parsed_digest().ok()?;
+    let bytes = store.content().read_blob(&digest).ok()?;
+    let config: ImageConfig = serde_json::from_slice(&bytes).ok()?;
+    (!config.architecture.is_empty()).then(|| {
+        let os = if config.os.is_empty() {
+            "linux"
+        } else {
+            &config.os
+        };
+        Platform::new(os, &config.architecture, &config.variant)
+    })
 }
 
-fn manifest_kind(bytes: &[u8]) -> Kind {
-    #[derive(Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType", default)]
-        media_type: Option<String>,
-        #[serde(default)]
-        manifests: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<Probe>(bytes) {
-        Ok(p)
-            if p.media_type.as_deref() == Some(media::OCI_INDEX)
-                || p.media_type.as_deref() == Some(media::DOCKER_LIST)
-                || (p.media_type.is_none() && p.manifests.is_some()) =>
-        {
-            Kind::Index
-        }
-        _ => Kind::Manifest,
-    }
+fn parse(session: &Session, bytes: &[u8], digest: &Digest) -> Result<Document, RegistryError> {
+    manifest::parse(bytes, digest).map_err(|e| invalid(session, e.to_string()))
 }
 
 /// Fetches the manifest the session's reference names (or `digest`), and checks its bytes
@@ -199,23 +207,10 @@ fn store_blob(
     Ok(())
 }
 
-fn parse_digest(session: &Session, s: &str) -> Result<Digest, RegistryError> {
-    s.parse::<Digest>()
-        .map_err(|e| invalid(session, format!("bad digest {s:?}: {e}")))
-}
-
 fn invalid(session: &Session, detail: String) -> RegistryError {
     RegistryError::Invalid {
         reference: session.display.clone(),
         detail,
-    }
-}
-
-fn describe(p: &Platform) -> String {
-    if p.variant.is_empty() {
-        format!("{}/{}", p.os, p.architecture)
-    } else {
-        format!("{}/{}/{}", p.os, p.architecture, p.variant)
     }
 }
 

@@ -7,9 +7,9 @@ use oci_client::RegistryOperation;
 use oci_spec::image::Digest;
 
 use super::blobs::Session;
-use super::manifest::Manifest;
 use super::retry::retry;
 use super::{Registry, RegistryError, client_ref, media};
+use crate::image::manifest::Manifest;
 use crate::store::{Reference as StoreRef, Store};
 
 const PARALLEL_BLOBS: usize = 3;

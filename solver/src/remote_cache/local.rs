@@ -6,7 +6,8 @@ use std::sync::Arc;
 use oci_spec::image::Digest;
 
 use super::{BlobFetcher, CACHE_CONFIG_MEDIA_TYPE, CacheConfig, ImportedCache};
-use crate::export::{LayoutDir, oci_layout_bytes, place_blob, write_atomic};
+use crate::export::{oci_layout_bytes, place_blob, write_atomic};
+use crate::image::layout::LayoutDir;
 use crate::store::{ContentStore, Store};
 
 /// Writes `config`'s layers and the artifact into the OCI layout at `dir` (created if

@@ -24,10 +24,13 @@ pub async fn import_registry(
     };
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| invalid(format!("cache manifest {digest}: {e}")))?;
-    if manifest.config.media_type.as_deref() != Some(super::CACHE_CONFIG_MEDIA_TYPE) {
+    if manifest.config.media_type != super::CACHE_CONFIG_MEDIA_TYPE {
+        let found = match manifest.config.media_type.as_str() {
+            "" => "none",
+            other => other,
+        };
         return Err(invalid(format!(
-            "{digest} is not a kiln cache (config media type {})",
-            manifest.config.media_type.as_deref().unwrap_or("none")
+            "{digest} is not a kiln cache (config media type {found})"
         )));
     }
     let config_digest: Digest = manifest

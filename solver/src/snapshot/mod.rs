@@ -5,6 +5,8 @@
 //! snapshots/layers/<diff_id hex>/fs    one layer, in overlay form (see below)
 //! snapshots/rootfs/<chain_id hex>/fs   a whole chain merged, whiteouts applied
 //! snapshots/rootfs/scratch/fs          the empty chain (`FROM scratch`)
+//! snapshots/views/<chain_id hex>       where a kiln process mounts its read-only overlay
+//!                                      view of a chain (see `views`), instead of merging it
 //! snapshots/tmp/<pid>.<n>.<label>      work in progress, renamed into place when complete
 //! ```
 //!
@@ -29,6 +31,7 @@ mod layers;
 mod merge;
 mod rootfs;
 mod temp;
+mod views;
 
 #[cfg(test)]
 mod tests;
@@ -40,6 +43,7 @@ use oci_spec::image::Digest;
 
 pub use chain::chain_id;
 pub use error::SnapshotError;
+pub use views::use_private_mounts;
 
 use error::io_error;
 use temp::Temp;
@@ -65,6 +69,8 @@ pub struct Snapshots {
 
 const LAYERS: &str = "layers";
 const ROOTFS: &str = "rootfs";
+/// Mount points of this process's read-only views (see [`views`]).
+const VIEWS: &str = "views";
 const TMP: &str = "tmp";
 /// The tree inside each snapshot directory, leaving room beside it for metadata later.
 const FS: &str = "fs";

@@ -8,15 +8,18 @@ use super::chain::{chain_id, sha256_hex};
 use super::error::io_error;
 use super::merge::{Merger, Placement};
 use super::temp::Temp;
-use super::{FS, OpenBlob, ROOTFS, SnapshotError, Snapshots};
+use super::{FS, OpenBlob, ROOTFS, SnapshotError, Snapshots, VIEWS, views};
 
 /// Directory name of the empty chain, which has no chain ID.
 const SCRATCH: &str = "scratch";
+/// The empty lowest layer of single-layer views.
+const EMPTY: &str = ".empty";
 
 impl Snapshots {
-    /// The merged tree of `chain` (diff_ids, base first), whiteouts applied; built from the
-    /// layer directories (extracting missing layers through `open_blob`) if not cached. Its
-    /// files are hardlinks into the layer directories: never write into it.
+    /// The merged tree of `chain` (diff_ids, base first), whiteouts applied: a read-only
+    /// overlay view of the layer directories (extracting missing layers through `open_blob`)
+    /// where this process may mount one, else a merged tree cached by chain ID whose files
+    /// are hardlinks into the layer directories. Never write into it.
     pub fn rootfs(
         &self,
         chain: &[Digest],
@@ -29,14 +32,21 @@ impl Snapshots {
         };
         let target = self.dir.join(ROOTFS).join(&name);
         let fs = target.join(FS);
+        if !chain.is_empty() && views::available() {
+            let layer_dirs = self.layer_dirs(chain, open_blob)?;
+            let empty = self.dir.join(VIEWS).join(EMPTY);
+            std::fs::create_dir_all(&empty).map_err(io_error(&empty))?;
+            if let Some(view) =
+                views::mount_view(&self.dir.join(VIEWS).join(&name), &layer_dirs, &empty)
+            {
+                return Ok(view);
+            }
+        }
         if fs.is_dir() {
             return Ok(fs);
         }
 
-        let layer_dirs = chain
-            .iter()
-            .map(|diff_id| self.layer_dir(diff_id, || open_blob(diff_id)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let layer_dirs = self.layer_dirs(chain, open_blob)?;
         let temp = Temp::dir(&self.tmp(), "", &format!("rootfs-{name}"))?;
         let merged = temp.path().join(FS);
         std::fs::create_dir(&merged).map_err(io_error(&merged))?;
@@ -47,5 +57,17 @@ impl Snapshots {
         merger.finish()?;
         temp.publish(&target)?;
         Ok(fs)
+    }
+
+    /// The layer directories of `chain`, extracted where missing.
+    fn layer_dirs(
+        &self,
+        chain: &[Digest],
+        open_blob: OpenBlob<'_>,
+    ) -> Result<Vec<PathBuf>, SnapshotError> {
+        chain
+            .iter()
+            .map(|diff_id| self.layer_dir(diff_id, || open_blob(diff_id)))
+            .collect()
     }
 }

@@ -8,7 +8,6 @@ mod events;
 mod exec;
 pub mod explain;
 mod http_source;
-mod image_source;
 mod result;
 mod run;
 
@@ -22,11 +21,11 @@ use tokio::sync::OnceCell;
 
 pub use commit::{CONFIG_MEDIA_TYPE, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image};
 pub use events::{Event, EventKind, Progress};
-pub use image_source::{ResolvedImage, from_manifest, resolve as resolve_image};
 pub use result::{LayerChain, LayerRecord, OpResult};
 
 use crate::context::Context;
 use crate::executor::Executor;
+pub(crate) use crate::fsutil::tempdir::TempDir;
 use crate::layer::LayerOptions;
 use crate::remote_cache::{CacheRecord, RemoteCaches};
 use crate::snapshot::Snapshots;
@@ -284,7 +283,8 @@ impl Inner {
                 })
             }
             Op::Source(source) => {
-                let r = image_source::resolve(&self.store, source).map_err(|m| self.fail(id, m))?;
+                let r = crate::image::resolve(&self.store, source)
+                    .map_err(|e| self.fail(id, e.to_string()))?;
                 let mut e = Encoder::new();
                 encode_op(&mut e, op);
                 e.str("manifest", r.manifest_digest.as_ref());
@@ -296,7 +296,7 @@ impl Inner {
                 }
                 Ok(OpResult::Layers {
                     key,
-                    layers: r.layers,
+                    layers: r.layers.iter().map(LayerRecord::from).collect(),
                     manifest_digest: Some(r.manifest_digest),
                 })
             }
@@ -640,35 +640,7 @@ impl Inner {
 
     /// A temp directory under the store root (same filesystem: renames stay atomic).
     fn temp_dir(&self, what: &str) -> Result<TempDir, String> {
-        TempDir::new(&self.store.root().join("tmp"), what)
-    }
-}
-
-/// A directory removed when dropped, also on errors and panics.
-#[derive(Debug)]
-pub(crate) struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(parent: &std::path::Path, what: &str) -> Result<Self, String> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        let p = parent.join(format!(
-            "{what}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        Ok(TempDir(p))
-    }
-
-    pub(crate) fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let parent = self.store.root().join("tmp");
+        TempDir::new(&parent, what).map_err(|e| format!("{}: {e}", parent.display()))
     }
 }

@@ -21,6 +21,17 @@ pub struct LayerRecord {
     pub media_type: String,
 }
 
+impl From<&crate::image::ImageLayer> for LayerRecord {
+    fn from(layer: &crate::image::ImageLayer) -> Self {
+        LayerRecord {
+            diff_id: layer.diff_id.to_string(),
+            digest: layer.digest.to_string(),
+            size: layer.size,
+            media_type: layer.media_type.clone(),
+        }
+    }
+}
+
 impl LayerRecord {
     /// The blob digest, parsed.
     pub fn digest(&self) -> Result<Digest, String> {

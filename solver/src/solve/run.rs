@@ -107,6 +107,9 @@ pub(super) fn run_exec_op(
     }
     let (uid, gid) = resolve_user(inner, base, &exec.user)?;
     let mut env = exec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", default_home(inner, base, uid)?));
+    }
     let mut mounts = Vec::new();
     let mut secrets = Vec::new();
     let mut locks = Vec::new();
@@ -229,11 +232,19 @@ fn resolve_user(inner: &Inner, base: &OpResult, user: &str) -> Result<(u32, u32)
 }
 
 fn uid_group(rootfs: &Option<PathBuf>, uid: u32) -> Option<u32> {
-    let text = fs::read_to_string(rootfs.as_ref()?.join("etc/passwd")).ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 3 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[3].parse().ok())?
-    })
+    let entry = crate::copy::passwd_by_uid(rootfs.as_deref(), uid).ok()??;
+    entry.get(3)?.trim().parse().ok()
+}
+
+/// HOME as runc sets it when the environment has none (and so as BuildKit and buildah give
+/// it to RUN): the home of `uid`'s passwd entry in the base, else `/`.
+fn default_home(inner: &Inner, base: &OpResult, uid: u32) -> Result<String, String> {
+    let rootfs = super::exec::rootfs_of(inner, base)?;
+    let entry = crate::copy::passwd_by_uid(rootfs.as_deref(), uid).map_err(|e| e.to_string())?;
+    Ok(entry
+        .and_then(|fields| fields.get(5).cloned())
+        .filter(|home| !home.trim().is_empty())
+        .unwrap_or_else(|| "/".to_owned()))
 }
 
 #[allow(clippy::too_many_arguments)] // each out-parameter collects one kind of result

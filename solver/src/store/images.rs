@@ -1,10 +1,18 @@
-//! Image tags: normalized reference → manifest digest, kept in the `images` table.
+//! Image tags: normalized reference → manifest (or index) digest, kept in the `images` table,
+//! with the manifest kept per platform: one image per (name, platform).
 //!
-//! The manifest itself (and its config and layers) lives in the content store; a tag is only
-//! accepted for a manifest that is already there, so a tag never points at nothing.
+//! A tag points at what `kiln images`, `push` and `inspect` show: the last image built or
+//! pulled under the name (for a multi-platform pull, the manifest chosen for the platform).
+//! Beside it, the tag remembers the manifest of each platform the name was built or pulled
+//! for, and the index a pull came from, so that building `app` for arm64 does not lose the
+//! amd64 `app`, and `FROM app` on each platform finds its own (or, from the index, what to
+//! pull). The manifests themselves live in the content store; a tag is only accepted
+//! for a manifest that is already there, so a tag never points at nothing.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kiln_llb::Platform;
 use oci_spec::image::Digest;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -57,14 +65,49 @@ pub struct ImageRecord {
     pub digest: Digest,
     /// When the reference was first pointed at this digest.
     pub created: SystemTime,
+    /// The manifest kept for each platform (`linux/arm64` → manifest), besides `digest`.
+    pub platforms: BTreeMap<String, Digest>,
+    /// The index the name was pulled from, which lists the other platforms.
+    pub index: Option<Digest>,
+    /// Whether the name came from a registry (kiln may pull it again for another platform).
+    pub pulled: bool,
 }
 
-/// The stored value; fields in alphabetical order so serde_json writes canonical JSON.
-#[derive(Debug, Serialize, Deserialize)]
+/// The stored value; fields in alphabetical order so serde_json writes canonical JSON. Tags
+/// written before platforms were kept read as having none.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct StoredTag {
     /// Seconds since the Unix epoch.
     created: u64,
     digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    platforms: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pulled: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+/// How a tag is being set.
+#[derive(Debug, Clone, Copy)]
+enum TagKind<'a> {
+    /// `kiln tag`, an import: the name now means this digest, nothing else.
+    Plain,
+    /// A single-platform image built or pulled for `platform`: the other platforms the name
+    /// holds are kept.
+    Image {
+        platform: &'a Platform,
+        pulled: bool,
+    },
+    /// The manifest chosen for `platform` from a pulled `index`.
+    Index {
+        platform: &'a Platform,
+        index: &'a Digest,
+    },
 }
 
 /// Tags over the content store and the metadata database.
@@ -83,6 +126,44 @@ impl ImageStore {
     /// Points `reference` at `manifest_digest` (the manifest must be in the content store)
     /// and returns the normalized reference.
     pub fn tag(&self, reference: &str, manifest_digest: &Digest) -> Result<String, ImageError> {
+        self.put(reference, manifest_digest, TagKind::Plain)
+    }
+
+    /// Tags a single-platform image built (or pulled, `pulled`) for `platform`, keeping what
+    /// the name holds for other platforms.
+    pub fn tag_image(
+        &self,
+        reference: &str,
+        manifest: &Digest,
+        platform: &Platform,
+        pulled: bool,
+    ) -> Result<String, ImageError> {
+        self.put(reference, manifest, TagKind::Image { platform, pulled })
+    }
+
+    /// Tags the manifest chosen for `platform` from a pulled index, remembering the index.
+    pub fn tag_index(
+        &self,
+        reference: &str,
+        index: &Digest,
+        platform: &Platform,
+        manifest: &Digest,
+    ) -> Result<String, ImageError> {
+        if !self.content.contains(index) {
+            return Err(ImageError::ManifestMissing {
+                reference: reference.to_owned(),
+                digest: index.clone(),
+            });
+        }
+        self.put(reference, manifest, TagKind::Index { platform, index })
+    }
+
+    fn put(
+        &self,
+        reference: &str,
+        manifest_digest: &Digest,
+        kind: TagKind<'_>,
+    ) -> Result<String, ImageError> {
         let parsed = Reference::parse_normalized(reference)?.with_default_tag();
         let key = parsed.to_string();
         if parsed
@@ -105,7 +186,7 @@ impl ImageStore {
             .map_or(0, |d| d.as_secs());
         let digest_text = manifest_digest.to_string();
         self.meta
-            .write(|txn| put_tag(txn, &key, &digest_text, now))?;
+            .write(|txn| put_tag(txn, &key, &digest_text, now, kind))?;
         Ok(key)
     }
 
@@ -130,6 +211,21 @@ impl ImageStore {
             .cloned())
     }
 
+    /// What `reference` (a name, not a digest) is tagged with, platforms included.
+    pub fn lookup(&self, reference: &str) -> Result<Option<ImageRecord>, ImageError> {
+        let key = Reference::parse_normalized(reference)?
+            .with_default_tag()
+            .to_string();
+        let bytes = self.meta.read(|txn| {
+            let table = txn.open_table(IMAGES)?;
+            Ok(table.get(key.as_str())?.map(|v| v.value().to_vec()))
+        })?;
+        match bytes {
+            Some(bytes) => Ok(Some(self.decode(&key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Every tagged image, sorted by reference.
     pub fn list(&self) -> Result<Vec<ImageRecord>, ImageError> {
         let raw = self.meta.read(|txn| {
@@ -143,14 +239,7 @@ impl ImageStore {
                 .collect::<Result<Vec<_>, TxnError>>()
         })?;
         raw.into_iter()
-            .map(|(reference, bytes)| {
-                let (digest, created) = self.decode(&reference, &bytes)?;
-                Ok(ImageRecord {
-                    reference,
-                    digest,
-                    created,
-                })
-            })
+            .map(|(reference, bytes)| Ok(self.decode(&reference, &bytes)?))
             .collect()
     }
 
@@ -175,33 +264,89 @@ impl ImageStore {
             Ok(table.get(key)?.map(|v| v.value().to_vec()))
         })?;
         match bytes {
-            Some(bytes) => Ok(Some(self.decode(key, &bytes)?.0)),
+            Some(bytes) => Ok(Some(self.decode(key, &bytes)?.digest)),
             None => Ok(None),
         }
     }
 
-    fn decode(&self, key: &str, bytes: &[u8]) -> Result<(Digest, SystemTime), MetaError> {
-        let stored: StoredTag = serde_json::from_slice(bytes)
-            .map_err(|e| self.meta.corrupt("images", key, e.to_string()))?;
-        let digest = parse_digest(&stored.digest)
-            .map_err(|e| self.meta.corrupt("images", key, e.to_string()))?;
-        Ok((digest, UNIX_EPOCH + Duration::from_secs(stored.created)))
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<ImageRecord, MetaError> {
+        let corrupt = |e: String| self.meta.corrupt("images", key, e);
+        let stored: StoredTag =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let digest = parse_digest(&stored.digest).map_err(|e| corrupt(e.to_string()))?;
+        let platforms = stored
+            .platforms
+            .iter()
+            .map(|(p, d)| {
+                Ok((
+                    p.clone(),
+                    parse_digest(d).map_err(|e| corrupt(e.to_string()))?,
+                ))
+            })
+            .collect::<Result<_, MetaError>>()?;
+        let index = stored
+            .index
+            .as_deref()
+            .map(parse_digest)
+            .transpose()
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(ImageRecord {
+            reference: key.to_owned(),
+            digest,
+            created: UNIX_EPOCH + Duration::from_secs(stored.created),
+            platforms,
+            index,
+            pulled: stored.pulled,
+        })
     }
 }
 
 /// Writes a tag, keeping the original creation time when it already points at this digest.
-fn put_tag(txn: &WriteTransaction, key: &str, digest: &str, now: u64) -> Result<(), TxnError> {
+fn put_tag(
+    txn: &WriteTransaction,
+    key: &str,
+    digest: &str,
+    now: u64,
+    kind: TagKind<'_>,
+) -> Result<(), TxnError> {
     let mut table = txn.open_table(IMAGES)?;
     let existing = table
         .get(key)?
-        .and_then(|v| serde_json::from_slice::<StoredTag>(v.value()).ok());
-    let created = match existing {
-        Some(old) if old.digest == digest => old.created,
-        _ => now,
+        .and_then(|v| serde_json::from_slice::<StoredTag>(v.value()).ok())
+        .unwrap_or_default();
+    let created = if existing.digest == digest {
+        existing.created
+    } else {
+        now
+    };
+    let (index, platforms, pulled) = match kind {
+        TagKind::Plain if existing.digest == digest => {
+            (existing.index, existing.platforms, existing.pulled)
+        }
+        TagKind::Plain => (None, BTreeMap::new(), false),
+        TagKind::Image { platform, pulled } => {
+            let mut platforms = existing.platforms;
+            platforms.insert(platform.to_string(), digest.to_owned());
+            (existing.index, platforms, pulled || existing.pulled)
+        }
+        TagKind::Index { platform, index } => {
+            let index = index.to_string();
+            // What was pulled from the same index still holds; a new index starts afresh.
+            let mut platforms = if existing.index.as_deref() == Some(index.as_str()) {
+                existing.platforms
+            } else {
+                BTreeMap::new()
+            };
+            platforms.insert(platform.to_string(), digest.to_owned());
+            (Some(index), platforms, true)
+        }
     };
     let record = StoredTag {
         created,
         digest: digest.to_owned(),
+        index,
+        platforms,
+        pulled,
     };
     let bytes = serde_json::to_vec(&record).map_err(|e| TxnError::corrupted(e.to_string()))?;
     table.insert(key, bytes.as_slice())?;

@@ -32,7 +32,9 @@ pub use gc::{LOCK_FILE, LockError, StoreLock};
 pub use images::{ImageError, ImageRecord, ImageStore};
 pub use ingest::Ingest;
 pub use meta::{DEFAULT_LOCK_TIMEOUT, MetaDb, MetaError, TxnError};
-pub use reference::{Reference, ReferenceError, familiar_name, normalize_reference};
+pub use reference::{
+    Reference, ReferenceError, familiar_name, normalize_reference, parse_reference_digest,
+};
 pub use root::default_root;
 
 pub(crate) use content::sha256_digest;

@@ -327,7 +327,7 @@ fn valid_tag(tag: &str) -> bool {
 }
 
 /// A digest as docker accepts it in a reference: a known SHA-2 algorithm and full hex.
-pub(crate) fn parse_reference_digest(text: &str) -> Option<Digest> {
+pub fn parse_reference_digest(text: &str) -> Option<Digest> {
     let digest = Digest::try_from(text).ok()?;
     matches!(
         digest.algorithm(),

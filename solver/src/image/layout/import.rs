@@ -9,9 +9,9 @@ use std::path::Path;
 
 use oci_spec::image::Digest;
 
+use super::dir::{LayoutDir, check_size};
 use super::error::LayoutError;
-use super::layout_dir::{LayoutDir, check_size};
-use super::read_layout::OciLayoutImage;
+use super::read::OciLayoutImage;
 use crate::store::{ContentError, ContentStore};
 
 /// Ingests the layers, config and manifest of `image` (read from the layout at `path`) into
@@ -22,26 +22,26 @@ pub fn import_oci_layout_blobs(
     image: &OciLayoutImage,
 ) -> Result<(), LayoutError> {
     let layout = LayoutDir::new(path);
-    for layer in &image.layers {
-        if store.size(layer.digest()).ok() == Some(layer.size()) {
+    for (digest, size) in &image.layers {
+        if store.size(digest).ok() == Some(*size) {
             continue;
         }
-        let (mut source, len, blob_path) = layout.open_blob(layer.digest())?;
-        check_size(layer.digest(), layer.size(), len, &blob_path)?;
+        let (mut source, len, blob_path) = layout.open_blob(digest)?;
+        check_size(digest, *size, len, &blob_path)?;
         let mut ingest = store
             .ingest()
-            .map_err(|e| store_error(&layout, layer.digest(), e))?;
+            .map_err(|e| store_error(&layout, digest, e))?;
         io::copy(&mut source, &mut ingest).map_err(|e| LayoutError::io(&blob_path, e))?;
         // The file may have changed since its length was taken; dropping the ingest on this
         // path discards the partial copy.
-        check_size(layer.digest(), layer.size(), ingest.size(), &blob_path)?;
-        ingest.commit(Some(layer.digest())).map_err(|e| match e {
+        check_size(digest, *size, ingest.size(), &blob_path)?;
+        ingest.commit(Some(digest)).map_err(|e| match e {
             ContentError::DigestMismatch { expected, actual } => LayoutError::DigestMismatch {
                 path: blob_path.clone(),
                 expected,
                 actual,
             },
-            other => store_error(&layout, layer.digest(), other),
+            other => store_error(&layout, digest, other),
         })?;
     }
     put_verified(store, &layout, &image.config, &image.config_digest)?;
@@ -81,9 +81,11 @@ fn store_error(layout: &LayoutDir, digest: &Digest, source: ContentError) -> Lay
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::export_oci_layout;
     use crate::export::test_image::build;
-    use crate::export::{export_oci_layout, read_oci_layout};
+    use crate::image::layout::read_oci_layout;
     use crate::store::test_dir::TestDir;
+    use kiln_llb::Platform;
     use std::fs;
 
     #[test]
@@ -95,7 +97,7 @@ mod tests {
         export_oci_layout(&source, &image.manifest, &layout, Some("v1")).unwrap();
 
         let target = ContentStore::open(&dir.path().join("target")).unwrap();
-        let read = read_oci_layout(&layout, Some("v1")).unwrap();
+        let read = read_oci_layout(&layout, Some("v1"), &Platform::host()).unwrap();
         import_oci_layout_blobs(&target, &layout, &read).unwrap();
         let mut expected = vec![image.manifest.clone(), image.config.clone()];
         expected.extend(image.layers.iter().map(|l| l.blob.clone()));
@@ -120,7 +122,7 @@ mod tests {
         let image = build(&source, &[&[("a", b"1")]], None);
         let layout = dir.path().join("layout");
         export_oci_layout(&source, &image.manifest, &layout, None).unwrap();
-        let read = read_oci_layout(&layout, None).unwrap();
+        let read = read_oci_layout(&layout, None, &Platform::host()).unwrap();
 
         // Same size, different bytes: only the digest check can tell.
         let layer = &image.layers[0].blob;

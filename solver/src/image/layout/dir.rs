@@ -5,11 +5,12 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, Digest, DigestAlgorithm, ImageIndex};
+use oci_spec::image::{Digest, DigestAlgorithm};
 use serde::Deserialize;
 
 use super::error::LayoutError;
 use super::{INDEX_FILE, LAYOUT_VERSION, OCI_LAYOUT_FILE};
+use crate::image::manifest::Index;
 use crate::store::sha256_digest;
 
 /// Manifests, indexes and configs larger than this are refused rather than read into memory.
@@ -69,8 +70,8 @@ impl LayoutDir {
         &self.root
     }
 
-    /// The top-level `index.json`.
-    pub(crate) fn index(&self) -> Result<ImageIndex, LayoutError> {
+    /// The top-level `index.json`, read tolerantly (`null` annotations and all).
+    pub(crate) fn index(&self) -> Result<Index, LayoutError> {
         let path = self.root.join(INDEX_FILE);
         let bytes = fs::read(&path).map_err(|e| LayoutError::io(&path, e))?;
         serde_json::from_slice(&bytes).map_err(|source| LayoutError::BadJson {
@@ -103,9 +104,9 @@ impl LayoutDir {
     }
 
     /// Checks a blob is present with the size its descriptor announces.
-    pub(crate) fn check_blob(&self, descriptor: &Descriptor) -> Result<(), LayoutError> {
-        let (_, len, path) = self.open_blob(descriptor.digest())?;
-        check_size(descriptor.digest(), descriptor.size(), len, &path)
+    pub(crate) fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
+        let (_, len, path) = self.open_blob(digest)?;
+        check_size(digest, size, len, &path)
     }
 
     /// Reads a small blob whole and verifies its size (when known) and digest.
