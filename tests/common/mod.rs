@@ -7,8 +7,10 @@
     clippy::panic
 )]
 
+pub mod buildah;
 pub mod proxy;
 pub mod registry;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -93,7 +95,10 @@ pub fn kiln(root: &Path, args: &[&str]) -> Run {
 }
 
 pub fn kiln_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    // KILN_TEST_BIN runs the tests against another kiln (an older build, to compare).
+    let bin = std::env::var_os("KILN_TEST_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kiln")), PathBuf::from);
+    let mut cmd = Command::new(bin);
     cmd.args(args)
         .arg("--root")
         .arg(root)

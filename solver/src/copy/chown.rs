@@ -89,6 +89,30 @@ pub(crate) fn passwd_by_uid(
         .find(|fields| fields.get(2).and_then(|f| f.trim().parse().ok()) == Some(uid)))
 }
 
+/// The supplementary groups BuildKit gives `USER spec`: with no explicit group, the gids of the
+/// groups whose member list names the user's passwd entry (found by name, or by uid for a
+/// number; root's for an empty spec), in file order; none when a group is given.
+pub(crate) fn supplementary_gids(rootfs: Option<&Path>, spec: &str) -> Result<Vec<u32>, CopyError> {
+    if spec.contains(':') {
+        return Ok(Vec::new());
+    }
+    let user = if spec.is_empty() { "0" } else { spec };
+    let entry = match user.parse::<u32>() {
+        Ok(uid) => passwd_by_uid(rootfs, uid)?,
+        Err(_) => lookup(rootfs, PASSWD, user)?,
+    };
+    let Some(name) = entry.and_then(|fields| fields.first().cloned()) else {
+        return Ok(Vec::new());
+    };
+    Ok(entries(rootfs, GROUP)?
+        .filter(|g| {
+            g.get(3)
+                .is_some_and(|members| members.split(',').any(|m| m.trim() == name))
+        })
+        .filter_map(|g| g.get(2)?.trim().parse().ok())
+        .collect())
+}
+
 /// The entries of a passwd-style `file` of `rootfs`, each split into its fields; none when
 /// there is no filesystem or no such file.
 fn entries(
@@ -165,6 +189,26 @@ mod tests {
         );
         let err = resolve_chown("app:wheel", root).unwrap_err();
         assert!(err.to_string().contains("\"wheel\" in /etc/group"), "{err}");
+    }
+
+    #[test]
+    fn supplementary_groups_list_the_user_by_name() {
+        let scratch = Scratch::new("chown-sgids");
+        scratch.file(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        );
+        scratch.file(
+            "etc/group",
+            "root:x:0:\napp:x:1000:\nstaff:x:50:app\nwheel:x:10:root, app\n",
+        );
+        let root = Some(scratch.path());
+        assert_eq!(supplementary_gids(root, "app").unwrap(), [50, 10]);
+        assert_eq!(supplementary_gids(root, "1000").unwrap(), [50, 10]);
+        assert_eq!(supplementary_gids(root, "").unwrap(), [10]);
+        assert!(supplementary_gids(root, "app:app").unwrap().is_empty());
+        assert!(supplementary_gids(root, "4242").unwrap().is_empty());
+        assert!(supplementary_gids(None, "app").unwrap().is_empty());
     }
 
     #[test]

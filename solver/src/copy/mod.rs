@@ -39,8 +39,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub use chmod::{ChmodSpec, ModeOp, parse_chmod};
-pub(crate) use chown::passwd_by_uid;
 pub use chown::resolve_chown;
+pub(crate) use chown::{passwd_by_uid, supplementary_gids};
 pub use error::CopyError;
 pub use source::SourceTree;
 

@@ -140,15 +140,18 @@ pub fn from_manifest(
     }
     let mut layers = Vec::with_capacity(manifest.layers.len());
     for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
+        let digest = layer
+            .parsed_digest()
+            .map_err(|detail| store_err(format!("manifest {manifest_digest}: {detail}")))?;
+        let media_type = actual_media_type(store, &digest)
+            .unwrap_or_else(|| oci_layer_media_type(&layer.media_type));
         layers.push(ImageLayer {
             diff_id: diff_id
                 .parse()
                 .map_err(|e| config_err(format!("diff_id {diff_id:?}: {e}")))?,
-            digest: layer
-                .parsed_digest()
-                .map_err(|detail| store_err(format!("manifest {manifest_digest}: {detail}")))?,
+            digest,
             size: layer.size,
-            media_type: oci_layer_media_type(&layer.media_type),
+            media_type,
         });
     }
     let warning = check_platform(reference, &manifest_digest, &config, want, for_platform)?;
@@ -160,6 +163,25 @@ pub fn from_manifest(
         layers,
         warning,
     })
+}
+
+/// The media type of a stored layer blob by its first bytes, so that the manifests kiln
+/// writes on a base say what its blobs are even where the base's manifest did not (a plain
+/// tar labelled gzip, as a `docker save` pushed by skopeo is); `None` when the blob is not
+/// (yet) in the store.
+fn actual_media_type(store: &Store, digest: &Digest) -> Option<String> {
+    use std::io::Read as _;
+    let mut start = [0u8; 8];
+    let mut blob = store.content().open_blob(digest).ok()?;
+    let mut filled = 0;
+    while filled < start.len() {
+        match blob.read(&mut start[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(_) => return None,
+        }
+    }
+    crate::layer::layer_media_type(&start[..filled]).map(str::to_owned)
 }
 
 /// The platform a config names must serve the one wanted: an error when an index listed the

@@ -24,6 +24,18 @@ enum Format {
     Plain,
 }
 
+/// The OCI layer media type for a blob starting with `start`: what its bytes are, whatever a
+/// manifest called them (registries serve plain tars labelled gzip, from `docker save`
+/// archives pushed as they are); `None` for compressions OCI has no layer type for.
+pub fn layer_media_type(start: &[u8]) -> Option<&'static str> {
+    match sniff(start) {
+        Format::Gzip => Some(super::MEDIA_TYPE_TAR_GZIP),
+        Format::Zstd => Some(super::MEDIA_TYPE_TAR_ZSTD),
+        Format::Plain => Some(super::MEDIA_TYPE_TAR),
+        Format::Bzip2 | Format::Xz => None,
+    }
+}
+
 fn sniff(start: &[u8]) -> Format {
     if start.starts_with(GZIP_MAGIC) {
         Format::Gzip

@@ -32,7 +32,7 @@ mod tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use decompress::{decompress_reader, is_archive};
+pub use decompress::{decompress_reader, is_archive, layer_media_type};
 pub use error::LayerError;
 pub use write::write_layer;
 

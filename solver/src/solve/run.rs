@@ -106,6 +106,9 @@ pub(super) fn run_exec_op(
         fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
     let (uid, gid) = resolve_user(inner, base, &exec.user)?;
+    let base_rootfs = super::exec::rootfs_of(inner, base)?;
+    let additional_gids = crate::copy::supplementary_gids(base_rootfs.as_deref(), &exec.user)
+        .map_err(|e| format!("USER {}: {e}", exec.user))?;
     let mut env = exec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", default_home(inner, base, uid)?));
@@ -135,7 +138,7 @@ pub(super) fn run_exec_op(
         cwd: exec.cwd.clone(),
         uid,
         gid,
-        additional_gids: Vec::new(),
+        additional_gids,
         hostname: "buildkitsandbox".to_owned(),
         network: match exec.network {
             NetworkMode::Host => Network::Host,
