@@ -37,6 +37,9 @@ pub struct BuildOptions {
     pub build_args: BTreeMap<String, String>,
     /// `--platform` (the target platform); the host's when not given.
     pub target_platform: Platform,
+    /// Whether `--platform` was given: then the image is labelled with it whatever its base
+    /// says, as BuildKit does; without it the base's platform stands.
+    pub explicit_platform: bool,
     /// The platform the build runs on.
     pub build_platform: Platform,
     /// `--target`.
@@ -51,6 +54,7 @@ impl Default for BuildOptions {
         BuildOptions {
             build_args: BTreeMap::new(),
             target_platform: Platform::host(),
+            explicit_platform: false,
             build_platform: Platform::host(),
             target: None,
             network: crate::instructions::NetworkMode::Default,

@@ -416,6 +416,7 @@ pub(crate) fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
     if let Some(p) = &args.platform {
         build.target_platform =
             Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+        build.explicit_platform = true;
     }
     for a in &args.build_args {
         match a.split_once('=') {

@@ -8,6 +8,7 @@
 )]
 
 pub mod buildah;
+pub mod layout;
 pub mod proxy;
 pub mod registry;
 pub mod tree;

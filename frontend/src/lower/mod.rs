@@ -106,6 +106,17 @@ pub fn lower(
         .clone()
         .ok_or_else(|| Diagnostic::error("internal: target stage not lowered", Span::default()))?;
     config.created = opts.created.clone();
+    if opts.build.explicit_platform {
+        // BuildKit's rule: an explicit target platform names the image; the variant follows
+        // it when it has one or when os/arch change.
+        let target = &opts.build.target_platform;
+        let same = config.os == target.os && config.architecture == target.architecture;
+        config.os = target.os.clone();
+        config.architecture = target.architecture.clone();
+        if !target.variant.is_empty() || !same {
+            config.variant = target.variant.clone();
+        }
+    }
     Ok(Lowered {
         definition: cx.def,
         target,
