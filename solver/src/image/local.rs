@@ -112,3 +112,95 @@ pub fn lookup(store: &Store, reference: &str, platform: &Platform) -> Result<Loo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_dir::TestDir;
+
+    fn p(s: &str) -> Platform {
+        Platform::parse(s).unwrap()
+    }
+
+    /// A manifest blob (content is all that matters to the lookup).
+    fn manifest(store: &Store, label: &str) -> Digest {
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"sha256:{}","size":1}},"layers":[],"annotations":{{"l":"{label}"}}}}"#,
+            "0".repeat(64)
+        );
+        store.content().put_bytes(doc.as_bytes()).unwrap().digest
+    }
+
+    fn index(store: &Store, entries: &[(&Digest, &str)]) -> Digest {
+        let manifests: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(d, platform)| {
+                let p = Platform::parse(platform).unwrap();
+                serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": d.to_string(), "size": 1,
+                    "platform": {"os": p.os, "architecture": p.architecture}})
+            })
+            .collect();
+        let doc = serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+        store.content().put_bytes(doc.to_string().as_bytes()).unwrap().digest
+    }
+
+    fn found(l: Lookup) -> Digest {
+        match l {
+            Lookup::Found { manifest, .. } => manifest,
+            other => panic!("not found: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_image_per_name_and_platform() {
+        let dir = TestDir::new("lookup-platforms");
+        let store = Store::open(dir.path()).unwrap();
+        let (amd, arm) = (p("linux/amd64"), p("linux/arm64"));
+        let built_amd = manifest(&store, "built amd64");
+        let built_arm = manifest(&store, "built arm64");
+        store.images().tag_image("app", &built_amd, &amd, false).unwrap();
+        store.images().tag_image("app", &built_arm, &arm, false).unwrap();
+        assert_eq!(found(lookup(&store, "app", &amd).unwrap()), built_amd);
+        assert_eq!(found(lookup(&store, "app", &arm).unwrap()), built_arm);
+        // The name shows the last one built.
+        assert_eq!(store.images().resolve("app").unwrap(), Some(built_arm.clone()));
+        // A platform it was never built for: the single-platform image, for its config to judge.
+        let Lookup::Found { for_platform, .. } = lookup(&store, "app", &p("linux/s390x")).unwrap()
+        else {
+            panic!()
+        };
+        assert!(!for_platform);
+        assert_eq!(lookup(&store, "other", &amd).unwrap(), Lookup::Absent);
+    }
+
+    #[test]
+    fn a_pulled_index_answers_for_its_platforms() {
+        let dir = TestDir::new("lookup-index");
+        let store = Store::open(dir.path()).unwrap();
+        let (amd, arm) = (p("linux/amd64"), p("linux/arm64"));
+        let m_amd = manifest(&store, "amd64");
+        let arm_digest = crate::store::sha256_digest(b"not pulled yet").unwrap();
+        let idx = index(&store, &[(&m_amd, "linux/amd64"), (&arm_digest, "linux/arm64")]);
+        store.images().tag_index("busybox", &idx, &amd, &m_amd).unwrap();
+        assert_eq!(found(lookup(&store, "busybox", &amd).unwrap()), m_amd);
+        assert!(matches!(
+            lookup(&store, "busybox", &arm).unwrap(),
+            Lookup::Incomplete { .. }
+        ));
+        assert!(matches!(
+            lookup(&store, "busybox", &p("linux/s390x")),
+            Err(ResolveError::NoPlatform { .. })
+        ));
+        // By digest: the index, or the manifest itself, whatever the tags say.
+        let pinned = format!("docker.io/library/busybox@{idx}");
+        assert_eq!(found(lookup(&store, &pinned, &amd).unwrap()), m_amd);
+        assert_eq!(found(lookup(&store, m_amd.as_ref(), &arm).unwrap()), m_amd);
+        let absent = crate::store::sha256_digest(b"absent").unwrap();
+        assert_eq!(
+            lookup(&store, &format!("x@{absent}"), &amd).unwrap(),
+            Lookup::Absent
+        );
+    }
+}
