@@ -58,19 +58,7 @@ fn config_for(base: &Value, arch: &str) -> Value {
 fn multi_platform(t: &Tmp, busybox: &Path, arches: &[&str]) -> (PathBuf, String) {
     let (base_layers, base_config) = read_image(busybox, "latest");
     let layout = Layout::new(&t.join("multi"));
-    let base: Vec<(Value, String)> = base_layers
-        .iter()
-        .map(|(d, id)| {
-            (
-                layout.copy_blob(busybox, d["digest"].as_str().unwrap()),
-                id.clone(),
-            )
-        })
-        .map(|(mut d, id)| {
-            d["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip".into();
-            (d, id)
-        })
-        .collect();
+    let base = layout.copy_layers(busybox, &base_layers);
     let mut manifests = Vec::new();
     for arch in arches {
         let mut layers = base.clone();
@@ -350,14 +338,7 @@ fn a_manifest_whose_config_contradicts_its_index_entry_is_refused() {
     let (host, other) = arches();
     let (layers, config) = read_image(&busybox, "latest");
     let layout = Layout::new(&t.join("lying"));
-    let copied: Vec<(Value, String)> = layers
-        .iter()
-        .map(|(d, id)| {
-            let mut c = layout.copy_blob(&busybox, d["digest"].as_str().unwrap());
-            c["mediaType"] = d["mediaType"].clone();
-            (c, id.clone())
-        })
-        .collect();
+    let copied = layout.copy_layers(&busybox, &layers);
     let mut desc = layout.image(&copied, config_for(&config, other));
     let manifest = desc["digest"].as_str().unwrap().to_owned();
     desc["platform"] = json!({"os": "linux", "architecture": host});
@@ -415,14 +396,7 @@ fn unusable_bases_are_refused_naming_the_digest_and_the_entry() {
 
     // A foreign layer (its blob lives elsewhere).
     let foreign = Layout::new(&t.join("foreign"));
-    let mut copied: Vec<(Value, String)> = layers
-        .iter()
-        .map(|(d, id)| {
-            let mut c = foreign.copy_blob(&busybox, d["digest"].as_str().unwrap());
-            c["mediaType"] = d["mediaType"].clone();
-            (c, id.clone())
-        })
-        .collect();
+    let mut copied = foreign.copy_layers(&busybox, &layers);
     let (mut outside, outside_id) = foreign.layer(&tar_of(&[("windows", b"x")]));
     outside["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into();
     outside["urls"] = json!(["https://example.invalid/layer"]);
@@ -445,14 +419,7 @@ fn unusable_bases_are_refused_naming_the_digest_and_the_entry() {
 
     // A layer whose entry climbs out of the root: named with the layer's diff_id.
     let hostile = Layout::new(&t.join("hostile"));
-    let mut copied: Vec<(Value, String)> = layers
-        .iter()
-        .map(|(d, id)| {
-            let mut c = hostile.copy_blob(&busybox, d["digest"].as_str().unwrap());
-            c["mediaType"] = d["mediaType"].clone();
-            (c, id.clone())
-        })
-        .collect();
+    let mut copied = hostile.copy_layers(&busybox, &layers);
     let evil = hostile.layer(&tar_of(&[("a/../../evil", b"escaped")]));
     let evil_id = evil.1.clone();
     copied.push(evil);
@@ -483,14 +450,7 @@ fn run_gets_home_groups_and_path_as_buildkit_gives_them() {
     // The same image, its config with an Env that has no PATH.
     let (layers, mut config) = read_image(&busybox, "latest");
     let layout = Layout::new(&t.join("no-path"));
-    let copied: Vec<(Value, String)> = layers
-        .iter()
-        .map(|(d, id)| {
-            let mut c = layout.copy_blob(&busybox, d["digest"].as_str().unwrap());
-            c["mediaType"] = d["mediaType"].clone();
-            (c, id.clone())
-        })
-        .collect();
+    let copied = layout.copy_layers(&busybox, &layers);
     config["config"]["Env"] = json!(["A=1"]);
     let desc = layout.image(&copied, config);
     layout.tag(&[("latest", desc)]);

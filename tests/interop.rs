@@ -184,22 +184,11 @@ fn main() {
                 base.name,
                 base.writer,
                 diffs.len(),
-                diffs
-                    .iter()
-                    .take(40)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
+                common::tree::first_lines(&diffs)
             ));
         }
     }
-    {
-        println!("interop: {built} bases built\n{}", table.join("\n"));
-    }
-    if !failures.is_empty() {
-        println!("\ninterop FAILED:\n\n{}", failures.join("\n\n"));
-        std::process::exit(1);
-    }
+    common::finish_suite(&format!("interop: {built} bases built"), &table, &failures);
 }
 
 fn tail(text: &str) -> String {

@@ -248,21 +248,10 @@ fn main() {
                     "{} on {base}: {} differences from buildah:\n  {}",
                     case.name,
                     diffs.len(),
-                    diffs
-                        .iter()
-                        .take(40)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("\n  ")
+                    common::tree::first_lines(&diffs)
                 ));
             }
         }
     }
-    {
-        println!("realworld:\n{}", table.join("\n"));
-    }
-    if !failures.is_empty() {
-        println!("\nrealworld FAILED:\n\n{}", failures.join("\n\n"));
-        std::process::exit(1);
-    }
+    common::finish_suite("realworld", &table, &failures);
 }

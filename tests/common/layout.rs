@@ -40,6 +40,18 @@ impl Layout {
         self.blob(&bytes)
     }
 
+    /// The layers of another layout's image, their blobs copied here (media types kept).
+    pub fn copy_layers(&self, from: &Path, layers: &[(Value, String)]) -> Vec<(Value, String)> {
+        layers
+            .iter()
+            .map(|(d, id)| {
+                let mut copied = self.copy_blob(from, d["digest"].as_str().unwrap());
+                copied["mediaType"] = d["mediaType"].clone();
+                (copied, id.clone())
+            })
+            .collect()
+    }
+
     /// An image of `layers` (descriptor with mediaType, and diff_id) and `config` (its rootfs
     /// filled in); returns the manifest's descriptor.
     pub fn image(&self, layers: &[(Value, String)], mut config: Value) -> Value {
@@ -90,13 +102,15 @@ impl Layout {
     }
 }
 
-/// The layers (descriptor, diff_id) and config of the image tagged `tag` in `layout`.
-pub fn read_image(layout: &Path, tag: &str) -> (Vec<(Value, String)>, Value) {
-    let read = |digest: &str| -> Value {
-        let hex = digest.trim_start_matches("sha256:");
-        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap())
-            .unwrap()
-    };
+/// The bytes of blob `digest` in `layout`.
+pub fn blob(layout: &Path, digest: &str) -> Vec<u8> {
+    let hex = digest.trim_start_matches("sha256:");
+    std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
+}
+
+/// The manifest tagged `tag` in `layout` (the first entry when none is), and its config.
+pub fn read_manifest(layout: &Path, tag: &str) -> (Value, Value) {
+    let json = |digest: &str| -> Value { serde_json::from_slice(&blob(layout, digest)).unwrap() };
     let index: Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let entry = index["manifests"]
@@ -105,8 +119,14 @@ pub fn read_image(layout: &Path, tag: &str) -> (Vec<(Value, String)>, Value) {
         .iter()
         .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
         .unwrap_or(&index["manifests"][0]);
-    let manifest = read(entry["digest"].as_str().unwrap());
-    let config = read(manifest["config"]["digest"].as_str().unwrap());
+    let manifest = json(entry["digest"].as_str().unwrap());
+    let config = json(manifest["config"]["digest"].as_str().unwrap());
+    (manifest, config)
+}
+
+/// The layers (descriptor, diff_id) and config of the image tagged `tag` in `layout`.
+pub fn read_image(layout: &Path, tag: &str) -> (Vec<(Value, String)>, Value) {
+    let (manifest, config) = read_manifest(layout, tag);
     let layers = manifest["layers"]
         .as_array()
         .unwrap()

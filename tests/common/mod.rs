@@ -178,3 +178,18 @@ pub fn describe(root: &Path, rel: &str) -> String {
     };
     format!("{:o} {}:{} {kind}", m.mode() & 0o7777, m.uid(), m.gid())
 }
+
+/// Ends a suite that prints a line per case (`harness = false`): the table, then the failures,
+/// exiting 1 when there are any.
+pub fn finish_suite(name: &str, table: &[String], failures: &[String]) {
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{name}:\n{}", table.join("\n"));
+        if !failures.is_empty() {
+            println!("\n{name} FAILED:\n\n{}", failures.join("\n\n"));
+        }
+    }
+    if !failures.is_empty() {
+        std::process::exit(1);
+    }
+}

@@ -223,26 +223,7 @@ pub struct Unpacked {
 /// leaving out its first `skip` layers (a base both builders reused as it was). umoci 0.4
 /// reads only gzip layers: an image with others is first recompressed by skopeo.
 pub fn unpack(layout: &Path, tag: &str, bundle: &Path, skip: usize) -> Unpacked {
-    let read = |layout: &Path, digest: &str| {
-        let hex = digest.trim_start_matches("sha256:");
-        std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
-    };
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let entry = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .unwrap_or(&index["manifests"][0])
-        .clone();
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&read(layout, entry["digest"].as_str().unwrap())).unwrap();
-    let config: serde_json::Value = serde_json::from_slice(&read(
-        layout,
-        manifest["config"]["digest"].as_str().unwrap(),
-    ))
-    .unwrap();
+    let (mut manifest, config) = super::layout::read_manifest(layout, tag);
 
     // A layout of the remaining layers, gzip, for umoci.
     let trimmed = bundle.with_extension("layout");
@@ -264,7 +245,7 @@ pub fn unpack(layout: &Path, tag: &str, bundle: &Path, skip: usize) -> Unpacked 
     let mut new_layers = Vec::new();
     for layer in &layers {
         let digest = layer["digest"].as_str().unwrap();
-        let blob = read(layout, digest);
+        let blob = super::layout::blob(layout, digest);
         let mut desc = put(&blob);
         desc["mediaType"] = layer["mediaType"].clone();
         new_layers.push(desc);
@@ -348,4 +329,14 @@ pub fn diff_configs(expected: &serde_json::Value, actual: &serde_json::Value) ->
         .filter(|(k, v)| a.get(*k) != Some(v))
         .map(|(k, v)| format!("config {k}: expected {v:?}, got {:?}", a.get(k)))
         .collect()
+}
+
+/// The first 40 differences, one per indented line.
+pub fn first_lines(diffs: &[String]) -> String {
+    diffs
+        .iter()
+        .take(40)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n  ")
 }

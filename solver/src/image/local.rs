@@ -143,7 +143,11 @@ mod tests {
             .collect();
         let doc = serde_json::json!({"schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
-        store.content().put_bytes(doc.to_string().as_bytes()).unwrap().digest
+        store
+            .content()
+            .put_bytes(doc.to_string().as_bytes())
+            .unwrap()
+            .digest
     }
 
     fn found(l: Lookup) -> Digest {
@@ -160,12 +164,21 @@ mod tests {
         let (amd, arm) = (p("linux/amd64"), p("linux/arm64"));
         let built_amd = manifest(&store, "built amd64");
         let built_arm = manifest(&store, "built arm64");
-        store.images().tag_image("app", &built_amd, &amd, false).unwrap();
-        store.images().tag_image("app", &built_arm, &arm, false).unwrap();
+        store
+            .images()
+            .tag_image("app", &built_amd, &amd, false)
+            .unwrap();
+        store
+            .images()
+            .tag_image("app", &built_arm, &arm, false)
+            .unwrap();
         assert_eq!(found(lookup(&store, "app", &amd).unwrap()), built_amd);
         assert_eq!(found(lookup(&store, "app", &arm).unwrap()), built_arm);
         // The name shows the last one built.
-        assert_eq!(store.images().resolve("app").unwrap(), Some(built_arm.clone()));
+        assert_eq!(
+            store.images().resolve("app").unwrap(),
+            Some(built_arm.clone())
+        );
         // A platform it was never built for: the single-platform image, for its config to judge.
         let Lookup::Found { for_platform, .. } = lookup(&store, "app", &p("linux/s390x")).unwrap()
         else {
@@ -182,8 +195,14 @@ mod tests {
         let (amd, arm) = (p("linux/amd64"), p("linux/arm64"));
         let m_amd = manifest(&store, "amd64");
         let arm_digest = crate::store::sha256_digest(b"not pulled yet").unwrap();
-        let idx = index(&store, &[(&m_amd, "linux/amd64"), (&arm_digest, "linux/arm64")]);
-        store.images().tag_index("busybox", &idx, &amd, &m_amd).unwrap();
+        let idx = index(
+            &store,
+            &[(&m_amd, "linux/amd64"), (&arm_digest, "linux/arm64")],
+        );
+        store
+            .images()
+            .tag_index("busybox", &idx, &amd, &m_amd)
+            .unwrap();
         assert_eq!(found(lookup(&store, "busybox", &amd).unwrap()), m_amd);
         assert!(matches!(
             lookup(&store, "busybox", &arm).unwrap(),
