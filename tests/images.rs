@@ -93,6 +93,28 @@ fn multi_platform(t: &Tmp, busybox: &Path, arches: &[&str]) -> (PathBuf, String)
     (layout.dir.clone(), digest)
 }
 
+/// A stage `FROM --platform=<other> foreign` and a stage `FROM host` (the host's platform) in
+/// one build: each finds its own platform's `/arch`.
+fn each_stage_gets_its_platform(t: &Tmp, root: &Path, foreign: &str, host_image: &str) {
+    let (host, other) = arches();
+    let out = t.join("out-stages");
+    let _ = std::fs::remove_dir_all(&out);
+    build(
+        root,
+        &t.join("ctx-stages"),
+        &format!(
+            "FROM --platform=linux/{other} {foreign} AS foreign\n\
+             FROM {host_image}\n\
+             COPY --from=foreign /arch /foreign-arch\n"
+        ),
+        &["-o", &format!("type=local,dest={}", out.display())],
+    )
+    .ok();
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    assert_eq!(read("arch"), format!("{host}\n"));
+    assert_eq!(read("foreign-arch"), format!("{other}\n"));
+}
+
 fn build(root: &Path, dir: &Path, dockerfile: &str, extra: &[&str]) -> common::Run {
     write_files(dir, &[("Dockerfile", dockerfile)]);
     let mut args = vec!["build", "--progress", "plain"];
@@ -126,26 +148,7 @@ fn layouts_and_archives_resolve_for_the_requested_platform() {
     let layout_ref = format!("oci-layout://{}:multi", multi.display());
 
     // Two stages, two platforms, one layout: each stage gets its own image.
-    let out = t.join("out-stages");
-    build(
-        &root,
-        &t.join("ctx-stages"),
-        &format!(
-            "FROM --platform=linux/{other} {layout_ref} AS foreign\n\
-             FROM {layout_ref}\n\
-             COPY --from=foreign /arch /foreign-arch\n"
-        ),
-        &["-o", &format!("type=local,dest={}", out.display())],
-    )
-    .ok();
-    assert_eq!(
-        std::fs::read_to_string(out.join("arch")).unwrap(),
-        format!("{host}\n")
-    );
-    assert_eq!(
-        std::fs::read_to_string(out.join("foreign-arch")).unwrap(),
-        format!("{other}\n")
-    );
+    each_stage_gets_its_platform(&t, &root, &layout_ref, &layout_ref);
 
     // --platform picks the other manifest of the index, named by tag or by the index digest.
     for selector in [":multi".to_owned(), format!("@{index_digest}")] {
@@ -309,26 +312,7 @@ fn a_registry_index_is_pulled_per_platform() {
     // A fresh store: two stages on two platforms of one reference, and the index by digest.
     let fresh = t.join("fresh");
     let pinned = format!("{}/multi@{index_digest}", registry.addr());
-    let out = t.join("out-stages");
-    build(
-        &fresh,
-        &t.join("ctx-stages"),
-        &format!(
-            "FROM --platform=linux/{other} {reference} AS foreign\n\
-             FROM {pinned}\n\
-             COPY --from=foreign /arch /foreign-arch\n"
-        ),
-        &["-o", &format!("type=local,dest={}", out.display())],
-    )
-    .ok();
-    assert_eq!(
-        std::fs::read_to_string(out.join("arch")).unwrap(),
-        format!("{host}\n")
-    );
-    assert_eq!(
-        std::fs::read_to_string(out.join("foreign-arch")).unwrap(),
-        format!("{other}\n")
-    );
+    each_stage_gets_its_platform(&t, &fresh, &reference, &pinned);
 }
 
 #[test]
