@@ -309,6 +309,26 @@ fn a_registry_index_is_pulled_per_platform() {
     );
     assert_eq!(oci_config(&out)["config"]["Labels"]["arch"], other);
 
+    // COPY --from and RUN --mount from= an image read it for the build's platform too (the
+    // "arm64" busybox of the fixture is an x86 binary under its label: it runs here).
+    let out = t.join("out-from-image");
+    build(
+        &root,
+        &t.join("ctx-from-image"),
+        &format!(
+            "FROM {reference}
+             COPY --from={reference} /arch /copied-arch
+             RUN --mount=type=bind,from={reference},target=/m cp /m/arch /mounted-arch
+"
+        ),
+        &["-o", &format!("type=local,dest={}", out.display())],
+    )
+    .ok();
+    for file in ["copied-arch", "mounted-arch"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert_eq!(text, format!("{host}\n"), "{file}");
+    }
+
     // A fresh store: two stages on two platforms of one reference, and the index by digest.
     let fresh = t.join("fresh");
     let pinned = format!("{}/multi@{index_digest}", registry.addr());

@@ -132,3 +132,27 @@ fn symlinks_inside_dest_are_followed_and_final_symlinks_replaced() {
     assert_eq!(std::fs::read(outer.join("victim")).unwrap(), b"untouched");
     assert!(std::fs::symlink_metadata(dest.join("l")).unwrap().is_file());
 }
+
+#[test]
+fn parents_may_come_after_their_children_or_never() {
+    let dest = TempDir::new("late-parents");
+    let mut late_dir = raw_entry("a/", Kind::Directory, None, b"");
+    late_dir.0.mode = 0o700;
+    late_dir.0.uid = 7;
+    let tar = raw_tar(&[
+        raw_entry("a/b/c", Kind::Regular, None, b"deep"),
+        late_dir,
+        raw_entry("never/listed/f", Kind::Regular, None, b"x"),
+    ]);
+    extract_layer(&tar[..], dest.path(), &ExtractOptions::default()).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    let a = std::fs::metadata(dest.join("a")).unwrap();
+    assert_eq!(
+        (a.mode() & 0o7777, a.uid()),
+        (0o700, 7),
+        "the late entry's metadata wins"
+    );
+    assert_eq!(std::fs::read(dest.join("a/b/c")).unwrap(), b"deep");
+    let implied = std::fs::metadata(dest.join("never/listed")).unwrap();
+    assert_eq!(implied.mode() & 0o7777, 0o755);
+}
