@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod signals;
 mod source;
+mod stderr;
 mod time;
 
 use std::process::ExitCode;
@@ -27,10 +28,7 @@ fn main() -> ExitCode {
         Ok(_) if kiln_solver::cancel::is_cancelled() => ExitCode::from(130),
         Ok(code) => code,
         Err(e) => {
-            #[allow(clippy::print_stderr)] // the last resort for errors that carry no source
-            {
-                eprintln!("error: {e:#}");
-            }
+            stderr::line(&format!("error: {e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -23,10 +23,7 @@ pub(crate) fn install() {
                 if seen > 1 {
                     std::process::exit(130);
                 }
-                #[allow(clippy::print_stderr)] // the user needs to know why it stops
-                {
-                    eprintln!("\n{sig}: cancelling the build (again to force)");
-                }
+                crate::stderr::line(&format!("\n{sig}: cancelling the build (again to force)"));
                 kiln_solver::cancel::cancel();
             }
         });

@@ -239,16 +239,16 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         config.config.labels.insert(k.to_owned(), v.to_owned());
     }
     let platform = kiln_llb::Platform::new(&config.os, &config.architecture, &config.variant);
-    let image = commit_image(&store, config, result.layers()).map_err(anyhow::Error::msg)?;
-    let mut names = Vec::new();
-    for tag in &args.tags {
-        let full = store
-            .images()
-            .tag_image(tag, &image.manifest_digest, &platform, false)
-            .with_context(|| format!("tagging {tag}"))?;
-        names.push(kiln_solver::store::familiar_name(&full));
+    // All or nothing: after a SIGINT/SIGTERM nothing more is committed, exported, pushed or
+    // tagged, and the tag comes last, so an interrupted build never leaves a name behind.
+    if cancelled() {
+        return Ok(interrupted());
     }
+    let image = commit_image(&store, config, result.layers()).map_err(anyhow::Error::msg)?;
     for spec in &args.outputs {
+        if cancelled() {
+            return Ok(interrupted());
+        }
         outputs::export(
             &store,
             solver_snapshots(&store)?,
@@ -259,6 +259,9 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         )?;
     }
     for spec in &cache_to {
+        if cancelled() {
+            return Ok(interrupted());
+        }
         export_cache(
             spec,
             &store,
@@ -274,6 +277,9 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             bail!("--push needs a name to push to: add -t REGISTRY/REPOSITORY[:TAG]");
         }
         for tag in &args.tags {
+            if cancelled() {
+                return Ok(interrupted());
+            }
             let started = Instant::now();
             let pushed = kiln_solver::registry::block_on(registry.push(
                 &store,
@@ -289,6 +295,17 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
                 ));
             }
         }
+    }
+    if cancelled() {
+        return Ok(interrupted());
+    }
+    let mut names = Vec::new();
+    for tag in &args.tags {
+        let full = store
+            .images()
+            .tag_image(tag, &image.manifest_digest, &platform, false)
+            .with_context(|| format!("tagging {tag}"))?;
+        names.push(kiln_solver::store::familiar_name(&full));
     }
     let id = image.manifest_digest.to_string();
     if let Some(path) = &args.iidfile {
@@ -308,6 +325,15 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         progress::summary(view, &names, &image, &stats, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cancelled() -> bool {
+    kiln_solver::cancel::is_cancelled()
+}
+
+/// The exit of a build stopped by SIGINT/SIGTERM (what the shell reports for Ctrl-C).
+fn interrupted() -> ExitCode {
+    ExitCode::from(130)
 }
 
 /// Imports every `--cache-from`; like BuildKit, one that cannot be read is a warning.

@@ -131,10 +131,7 @@ pub(crate) fn human_size(bytes: u64) -> String {
 
 /// A warning on standard error.
 pub(crate) fn warn(message: &str) {
-    #[allow(clippy::print_stderr)] // warnings are for the person at the terminal
-    {
-        eprintln!("warning: {message}");
-    }
+    crate::stderr::line(&format!("warning: {message}"));
 }
 
 #[cfg(test)]

@@ -44,23 +44,22 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Writes data to standard output (data goes to stdout; progress and errors to stderr).
+/// Writes data to standard output (data goes to stdout; progress and errors to stderr). A
+/// reader that went away (`kiln images | head -1`) is not an error: what was done is done.
 pub(crate) fn print_stdout(s: &str) -> Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    out.write_all(s.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// Renders a frontend diagnostic (file:line:col, the source line, a caret and a hint) to
 /// standard error.
 pub(crate) fn report(diag: &kiln_frontend::diagnostics::Diagnostic, file: &str, src: &str) {
     let report = diag.report(file, src);
-    #[allow(clippy::print_stderr)] // rendering diagnostics is this function's job
-    {
-        eprintln!("{report:?}");
-    }
+    crate::stderr::line(&format!("{report:?}"));
 }
 
 /// Opens the store at `--root`, else the default root.

@@ -59,10 +59,7 @@ pub(crate) fn run(args: &PruneArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for e in &report.errors {
-        #[allow(clippy::print_stderr)] // the removals that failed, one per line
-        {
-            eprintln!("error: {e}");
-        }
+        crate::stderr::line(&format!("error: {e}"));
     }
     Ok(ExitCode::FAILURE)
 }
@@ -82,13 +79,11 @@ fn confirm(args: &PruneArgs) -> Result<bool> {
     if args.cache_mounts {
         what.push("every RUN --mount=type=cache directory");
     }
-    #[allow(clippy::print_stderr)] // the question goes where the answer comes from: the user
-    {
-        eprint!(
-            "WARNING! This will remove:\n  - {}\nAre you sure you want to continue? [y/N] ",
-            what.join("\n  - ")
-        );
-    }
+    // The question goes where the answer comes from: the user.
+    crate::stderr::write(&format!(
+        "WARNING! This will remove:\n  - {}\nAre you sure you want to continue? [y/N] ",
+        what.join("\n  - ")
+    ));
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)

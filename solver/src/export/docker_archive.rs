@@ -71,6 +71,9 @@ pub fn export_docker_archive(
         if !written.insert(name.as_str()) {
             continue;
         }
+        if crate::cancel::is_cancelled() {
+            return Err(ExportError::Cancelled);
+        }
         let file = store.open_blob(layer.digest())?;
         let size = file.metadata().map_err(io_err)?.len();
         tar.stream(name, size, file).map_err(io_err)?;

@@ -14,6 +14,9 @@ pub enum ExportError {
     /// Reading a blob from the content store failed (missing, corrupt, I/O).
     #[error(transparent)]
     Content(#[from] ContentError),
+    /// The build was cancelled before the export was complete.
+    #[error("export cancelled")]
+    Cancelled,
     /// Writing the destination failed.
     #[error("export: {path}: {source}")]
     Io {

@@ -36,6 +36,9 @@ pub fn export_oci_layout(
 
     let blobs = image.blobs();
     for blob in blobs {
+        if crate::cancel::is_cancelled() {
+            return Err(ExportError::Cancelled);
+        }
         place_blob(store, blob.digest(), blob.size(), dest_dir)?;
     }
     place_blob(

@@ -38,6 +38,9 @@ pub fn export_oci_tar(
         .map_err(io_err)?;
     tar.bytes(INDEX_FILE, &index_json).map_err(io_err)?;
     for blob in image.blobs() {
+        if crate::cancel::is_cancelled() {
+            return Err(ExportError::Cancelled);
+        }
         let file = store.open_blob(blob.digest())?;
         // The size comes from the open file, so the header cannot disagree with the stream.
         let size = file.metadata().map_err(io_err)?.len();

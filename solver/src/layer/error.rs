@@ -104,6 +104,9 @@ pub enum LayerError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The build was cancelled (Ctrl-C, SIGTERM) while the layer was being written.
+    #[error("cancelled while writing the layer")]
+    Cancelled,
     /// A computed sha256 did not form a valid digest (cannot happen with a sane `oci-spec`).
     #[error("building a sha256 digest: {source}")]
     Digest {

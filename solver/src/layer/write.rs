@@ -47,6 +47,11 @@ pub fn write_layer<W: Write>(
         .sort_by_file_name()
         .min_depth(1)
     {
+        // A cancelled build stops compressing at once rather than finishing a layer nobody
+        // will tag.
+        if crate::cancel::is_cancelled() {
+            return Err(LayerError::Cancelled);
+        }
         let entry = entry.map_err(|error| LayerError::Read {
             path: error.path().unwrap_or(diff_root).to_path_buf(),
             source: error.into(),
@@ -116,6 +121,9 @@ fn copy_content<W: Write>(
     let mut file = File::from(fd).take(size);
     let mut left = size;
     while left > 0 {
+        if crate::cancel::is_cancelled() {
+            return Err(LayerError::Cancelled);
+        }
         let n = match file.read(buf) {
             Ok(0) => {
                 return Err(LayerError::FileChanged {

@@ -17,11 +17,17 @@ use crate::store::Reference as StoreRef;
 /// Upload piece size: big enough to keep request overhead small, small enough to stream.
 const UPLOAD_PIECE: usize = 4 * 1024 * 1024;
 
+/// The most of a manifest, an index or a config kiln reads (containerd's bound): these are
+/// read whole into memory, so a hostile registry must not choose how much.
+pub(crate) const MAX_JSON: u64 = 4 * 1024 * 1024;
+
 /// One authenticated conversation with a repository.
 pub struct Session {
     pub(crate) reference: StoreRef,
     pub(crate) clients: Clients,
     pub(crate) auth: RegistryAuth,
+    /// The bearer token oci-client obtained, for requests kiln makes itself.
+    pub(crate) token: Option<String>,
     pub(crate) display: String,
 }
 
@@ -45,12 +51,11 @@ impl Session {
         let display = reference.to_string();
         let domain = reference.domain().to_owned();
         let oref = client_ref(reference, None);
-        retry(&display, "authentication", || async {
+        let token = retry(&display, "authentication", || async {
             clients
                 .chunked
                 .auth(&oref, &auth, op)
                 .await
-                .map(|_| ())
                 .map_err(|e| Failure::from_oci(&display, &domain, e))
         })
         .await?;
@@ -58,6 +63,7 @@ impl Session {
             reference: reference.clone(),
             clients,
             auth,
+            token,
             display,
         })
     }
@@ -73,12 +79,14 @@ impl Session {
         })
     }
 
-    /// Downloads blob `digest` into `content` unless it is there; the stored blob always
-    /// hashes to `digest`.
+    /// Downloads blob `digest` (of `size` bytes, as its descriptor says) into `content`
+    /// unless it is there; the stored blob always hashes to `digest`, and no more than `size`
+    /// bytes are ever read, whatever the registry sends.
     pub async fn fetch_blob(
         &self,
         content: &ContentStore,
         digest: &Digest,
+        size: u64,
     ) -> Result<(), RegistryError> {
         if content.contains(digest) {
             return Ok(());
@@ -95,8 +103,22 @@ impl Session {
             let mut ingest = content
                 .ingest()
                 .map_err(|e| self.store_failure(e.to_string()))?;
+            let mut received = 0u64;
             while let Some(chunk) = stream.next().await {
+                if crate::cancel::is_cancelled() {
+                    return Err(Failure::Fatal(RegistryError::Cancelled {
+                        reference: self.display.clone(),
+                    }));
+                }
                 let chunk = chunk.map_err(|e| Failure::Transient(format!("{what}: {e}")))?;
+                received += chunk.len() as u64;
+                if received > size {
+                    // An endless or oversized body: stop here, the partial file goes with
+                    // the dropped ingest.
+                    return Err(Failure::Transient(format!(
+                        "{what}: the registry sent more than the {size} bytes its descriptor announces"
+                    )));
+                }
                 ingest.write_all(&chunk).map_err(|e| {
                     self.store_failure(format!("{}: {e}", ingest.temp_path().display()))
                 })?;
@@ -113,13 +135,22 @@ impl Session {
         .await
     }
 
-    /// Reads a small blob (a config) into memory, verified against `digest`.
+    /// Reads a small blob (a config) of `size` bytes into memory, verified against
+    /// `digest`; one over [`MAX_JSON`] is refused before anything is read.
     pub async fn fetch_small_blob(
         &self,
         content: &ContentStore,
         digest: &Digest,
+        size: u64,
     ) -> Result<Vec<u8>, RegistryError> {
-        self.fetch_blob(content, digest).await?;
+        if size > MAX_JSON {
+            return Err(RegistryError::TooLarge {
+                reference: self.display.clone(),
+                what: format!("config {digest}"),
+                limit: MAX_JSON,
+            });
+        }
+        self.fetch_blob(content, digest, size).await?;
         content.read_blob(digest).map_err(|e| RegistryError::Store {
             reference: self.display.clone(),
             detail: e.to_string(),

@@ -73,6 +73,23 @@ pub enum RegistryError {
         /// What failed.
         detail: String,
     },
+    /// What the registry sent is larger than kiln reads: a blob past the size its descriptor
+    /// announces, or a manifest or config over the limit.
+    #[error("{reference}: {what} is larger than {limit} bytes, which is all kiln reads of it")]
+    TooLarge {
+        /// The reference being pulled.
+        reference: String,
+        /// The manifest, config or blob.
+        what: String,
+        /// The bound.
+        limit: u64,
+    },
+    /// The build was cancelled.
+    #[error("{reference}: cancelled")]
+    Cancelled {
+        /// The reference being pulled or pushed.
+        reference: String,
+    },
     /// The async runtime could not be started.
     #[error("starting the network runtime: {0}")]
     Runtime(String),

@@ -10,6 +10,7 @@ mod auth;
 mod blobs;
 mod ensure;
 mod error;
+mod manifest_get;
 mod pull;
 mod push;
 mod retry;
@@ -58,7 +59,9 @@ pub(crate) struct Clients {
     /// Monolithic uploads, for registries that refuse chunked ones; made on first need,
     /// because every client loads the system's CA bundle (tens of milliseconds).
     monolithic: Arc<tokio::sync::OnceCell<Arc<oci_client::Client>>>,
-    protocol: ClientProtocol,
+    /// Plain HTTP requests kiln makes itself (bounded manifest reads), made on first need.
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
+    pub(crate) protocol: ClientProtocol,
 }
 
 impl Clients {
@@ -66,8 +69,21 @@ impl Clients {
         Self {
             chunked: Arc::new(oci_client::Client::new(client_config(&protocol, false))),
             monolithic: Arc::new(tokio::sync::OnceCell::new()),
+            http: Arc::new(std::sync::OnceLock::new()),
             protocol,
         }
+    }
+
+    /// The client for requests kiln makes itself, with the same timeouts as oci-client's.
+    pub(crate) fn http(&self) -> Result<reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.http.get() {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(std::time::Duration::from_secs(120))
+            .build()?;
+        Ok(self.http.get_or_init(|| client).clone())
     }
 
     /// The monolithic-upload client, authenticated for `op` on `reference`.

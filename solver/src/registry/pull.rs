@@ -9,7 +9,7 @@ use oci_spec::image::Digest;
 
 use super::blobs::Session;
 use super::retry::{Failure, retry};
-use super::{Registry, RegistryError, client_ref, media};
+use super::{Registry, RegistryError, client_ref};
 use crate::image::manifest::{self, Document, Manifest};
 use crate::store::{Reference as StoreRef, Store};
 
@@ -81,12 +81,28 @@ impl Registry {
             .blobs()
             .map_err(|e| invalid(&session, format!("manifest {manifest_digest}: {e}")))?;
         let content = store.content();
+        let sizes: std::collections::HashMap<&str, u64> = std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .map(|d| (d.digest.as_str(), d.size))
+            .collect();
+        if manifest.config.size > super::blobs::MAX_JSON {
+            return Err(RegistryError::TooLarge {
+                reference: session.display.clone(),
+                what: format!("config {}", manifest.config.digest),
+                limit: super::blobs::MAX_JSON,
+            });
+        }
         let missing: Vec<Digest> = blobs.into_iter().filter(|d| !content.contains(d)).collect();
         let downloaded = missing.len();
-        futures_util::stream::iter(missing.iter().map(|d| session.fetch_blob(content, d)))
-            .buffer_unordered(PARALLEL_LAYERS)
-            .try_collect::<Vec<()>>()
-            .await?;
+        let size_of = |d: &Digest| sizes.get(d.as_ref()).copied().unwrap_or(0);
+        futures_util::stream::iter(
+            missing
+                .iter()
+                .map(|d| session.fetch_blob(content, d, size_of(d))),
+        )
+        .buffer_unordered(PARALLEL_LAYERS)
+        .try_collect::<Vec<()>>()
+        .await?;
         store_blob(&session, store, &bytes, &manifest_digest)?;
         let _ = store.meta().blob_source_put_many(
             &missing.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
@@ -154,12 +170,7 @@ pub(crate) async fn fetch_manifest(
             .map_or_else(|| session.display.clone(), |d| d.to_string())
     );
     retry(&session.display, &what, || async {
-        let (bytes, announced) = session
-            .clients
-            .chunked
-            .pull_manifest_raw(&oref, &session.auth, media::ACCEPTED)
-            .await
-            .map_err(|e| session.failure(e))?;
+        let (bytes, announced) = session.get_manifest(&oref).await?;
         let actual = crate::store::sha256_digest(&bytes).map_err(|e| {
             Failure::Fatal(RegistryError::Store {
                 reference: session.display.clone(),

@@ -122,6 +122,11 @@ impl Failure {
         }
     }
 
+    /// Sorts an HTTP answer with status `code` (not a success) into transient or fatal.
+    pub(crate) fn from_http(reference: &str, registry: &str, code: u16, detail: String) -> Self {
+        Self::from_status(reference, registry, code, detail)
+    }
+
     fn from_status(reference: &str, registry: &str, code: u16, detail: String) -> Self {
         match code {
             401 | 403 => Self::Fatal(RegistryError::Unauthorized {

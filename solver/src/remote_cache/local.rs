@@ -102,10 +102,18 @@ struct LocalFetcher {
 }
 
 impl BlobFetcher for LocalFetcher {
-    fn fetch(&self, content: &ContentStore, digest: &Digest) -> Result<(), String> {
-        let (mut file, _, path) = self.layout.open_blob(digest).map_err(|e| e.to_string())?;
+    fn fetch(&self, content: &ContentStore, digest: &Digest, size: u64) -> Result<(), String> {
+        let (file, len, path) = self.layout.open_blob(digest).map_err(|e| e.to_string())?;
+        if len != size {
+            return Err(format!(
+                "{}: {len} bytes where the cache record says {size}",
+                path.display()
+            ));
+        }
         let mut ingest = content.ingest().map_err(|e| e.to_string())?;
-        std::io::copy(&mut file, &mut ingest).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Bounded by the record's size even if the file grows meanwhile.
+        std::io::copy(&mut std::io::Read::take(file, size), &mut ingest)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         ingest
             .commit(Some(digest))
             .map_err(|e| format!("{}: {e}", path.display()))?;

@@ -23,7 +23,7 @@ use crate::store::ContentStore;
 /// Fetches blobs of an imported cache into the local content store, verified.
 pub trait BlobFetcher: Send + Sync + std::fmt::Debug {
     /// Makes blob `digest` present in `content`.
-    fn fetch(&self, content: &ContentStore, digest: &Digest) -> Result<(), String>;
+    fn fetch(&self, content: &ContentStore, digest: &Digest, size: u64) -> Result<(), String>;
     /// Where the blobs come from, for messages.
     fn describe(&self) -> String;
 }
@@ -97,7 +97,7 @@ impl RemoteCaches {
                 {
                     continue;
                 }
-                match import.fetcher.fetch(content, &digest) {
+                match import.fetcher.fetch(content, &digest, layer.size) {
                     Ok(()) => {
                         last = None;
                         break;

@@ -39,7 +39,7 @@ pub async fn import_registry(
         .parse()
         .map_err(|e| invalid(format!("config digest {}: {e}", manifest.config.digest)))?;
     let config = session
-        .fetch_small_blob(store.content(), &config_digest)
+        .fetch_small_blob(store.content(), &config_digest, manifest.config.size)
         .await?;
     let config = CacheConfig::parse(&config).map_err(invalid)?;
     Ok(ImportedCache::new(
@@ -92,11 +92,11 @@ struct RegistryFetcher {
 }
 
 impl BlobFetcher for RegistryFetcher {
-    fn fetch(&self, content: &ContentStore, digest: &Digest) -> Result<(), String> {
+    fn fetch(&self, content: &ContentStore, digest: &Digest, size: u64) -> Result<(), String> {
         crate::registry::block_on(async {
             let session =
                 Session::open(&self.registry, &self.reference, RegistryOperation::Pull).await?;
-            session.fetch_blob(content, digest).await
+            session.fetch_blob(content, digest, size).await
         })
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())

@@ -30,6 +30,8 @@ const ATTEMPTS: u32 = 4;
 /// The first wait between attempts; doubled each time.
 const BACKOFF: Duration = Duration::from_millis(250);
 /// A response that sends nothing for this long is abandoned (and retried).
+/// The most kiln downloads of a body whose length the server does not announce.
+const MAX_UNSIZED_BODY: u64 = 16 * 1024 * 1024 * 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -541,11 +543,26 @@ async fn fetch_once(
         .open(file)
         .map_err(|e| Failure::fatal(format!("{}: {e}", file.display())))?;
     let mut hasher = Hasher::new(target.pinned);
+    // A body is read up to its Content-Length, and one of unknown length up to a bound, so a
+    // server that never stops cannot fill the disk.
+    let limit = resp.content_length().unwrap_or(MAX_UNSIZED_BODY);
+    let mut received = 0u64;
     loop {
         let chunk = match next_chunk(&mut resp).await? {
             Some(c) => c,
             None => break,
         };
+        received += chunk.len() as u64;
+        if received > limit {
+            return Err(Failure::fatal(format!(
+                "the server sent more than {limit} bytes{}",
+                if resp.content_length().is_some() {
+                    " (its Content-Length)"
+                } else {
+                    ", all kiln downloads without a Content-Length"
+                }
+            )));
+        }
         hasher.update(&chunk);
         out.write_all(&chunk)
             .map_err(|e| Failure::fatal(format!("{}: {e}", file.display())))?;

@@ -19,7 +19,6 @@
 //! successful build ends with one `summary` object; a failed one with an `error` object and
 //! the error report as text.
 
-use std::io::Write as _;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -92,10 +91,7 @@ fn object(fields: &[(&str, Value)]) -> String {
 }
 
 fn emit(line: &str) {
-    let mut err = std::io::stderr().lock();
-    // A closed stderr must not fail the build.
-    let _ = writeln!(err, "{line}");
-    let _ = err.flush();
+    crate::stderr::line(line);
 }
 
 fn millis(d: Duration) -> u64 {

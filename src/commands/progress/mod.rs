@@ -141,10 +141,7 @@ pub(crate) fn summary(
             )
         }
     };
-    #[allow(clippy::print_stderr)] // progress goes to stderr by design
-    {
-        eprintln!("{text}");
-    }
+    crate::stderr::line(&text);
 }
 
 /// `12.3MB`-style sizes (decimal units, as docker prints them).
@@ -169,11 +166,6 @@ pub(crate) fn note(line: &str) {
     match CURRENT.get() {
         Some(View::RawJson) => json::note(line),
         Some(View::Quiet) if !line.starts_with("warning:") => {}
-        _ => {
-            #[allow(clippy::print_stderr)] // progress goes to stderr
-            {
-                eprintln!("{line}");
-            }
-        }
+        _ => crate::stderr::line(line),
     }
 }

@@ -15,7 +15,6 @@
 //! coming back to it prints its name again.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::sync::mpsc::Receiver;
 
 use kiln_solver::solve::{Event, EventKind};
@@ -26,11 +25,7 @@ use super::{Numbers, Stats, seconds};
 pub(super) fn render(rx: Receiver<Event>) -> Stats {
     let mut plain = Plain::default();
     for e in rx {
-        let text = plain.format(&e);
-        let mut err = std::io::stderr().lock();
-        // A closed stderr must not fail the build.
-        let _ = err.write_all(text.as_bytes());
-        let _ = err.flush();
+        crate::stderr::write(&plain.format(&e));
     }
     plain.stats
 }

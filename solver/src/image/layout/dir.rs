@@ -13,8 +13,9 @@ use super::{INDEX_FILE, LAYOUT_VERSION, OCI_LAYOUT_FILE};
 use crate::image::manifest::Index;
 use crate::store::sha256_digest;
 
-/// Manifests, indexes and configs larger than this are refused rather than read into memory.
-const MAX_JSON_BLOB: u64 = 32 * 1024 * 1024;
+/// Manifests, indexes and configs larger than this are refused rather than read into memory
+/// (containerd's bound, as for registries).
+const MAX_JSON_BLOB: u64 = 4 * 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

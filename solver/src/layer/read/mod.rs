@@ -32,6 +32,13 @@ pub(crate) use sparse::Segment;
 
 /// The largest `x`, `g`, `L` or `K` body read (Go's `maxSpecialFileSize`).
 const MAX_SPECIAL: u64 = 1 << 20;
+/// Entries one archive may hold: far past any real layer (a Debian rootfs has 10,000), short
+/// of what would exhaust inodes or the walk's memory.
+const MAX_ENTRIES: u64 = 10_000_000;
+/// The longest name or link target: what the kernel takes as a path (PATH_MAX).
+const MAX_NAME: usize = 4096;
+/// The largest file an entry may describe (sparse files included): ext4's limit, 16 TiB.
+const MAX_FILE_SIZE: u64 = 1 << 44;
 
 /// What kind of file an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +94,8 @@ pub(crate) struct TarReader<R> {
     done: bool,
     /// Name of the current entry, for errors while its data is read.
     current: String,
+    /// Entries read so far.
+    entries: u64,
 }
 
 impl<R: Read> TarReader<R> {
@@ -98,6 +107,7 @@ impl<R: Read> TarReader<R> {
             pad_left: 0,
             done: false,
             current: String::new(),
+            entries: 0,
         }
     }
 
@@ -162,6 +172,24 @@ impl<R: Read> TarReader<R> {
             .unwrap_or_else(|| header.name());
         let shown = String::from_utf8_lossy(&name).into_owned();
         self.current = shown.clone();
+        self.entries += 1;
+        if self.entries > MAX_ENTRIES {
+            return Err(corrupt(
+                header_at,
+                &shown,
+                &format!("more than {MAX_ENTRIES} entries in one archive"),
+            ));
+        }
+        if name.len() > MAX_NAME {
+            return Err(corrupt(
+                header_at,
+                &shown[..shown.len().min(200)],
+                &format!(
+                    "a name of {} bytes, longer than a path may be ({MAX_NAME})",
+                    name.len()
+                ),
+            ));
+        }
         let kind = match flag {
             b'0' | b'7' | b'S' => Kind::Regular,
             // Pre-POSIX tars mark directories as old-regular files with a trailing `/`.
@@ -248,6 +276,15 @@ impl<R: Read> TarReader<R> {
         } else {
             (stored, None)
         };
+        if size > MAX_FILE_SIZE {
+            return Err(corrupt(
+                header_at,
+                &shown,
+                &format!(
+                    "a file of {size} bytes, larger than a filesystem holds ({MAX_FILE_SIZE})"
+                ),
+            ));
+        }
         if let Some(segments) = &sparse {
             sparse::validate(segments, size, self.data_left)
                 .map_err(|e| corrupt(header_at, &shown, &e))?;

@@ -406,3 +406,31 @@ fn corrupt_archives_are_errors_naming_the_place() {
     let err = read_all(&volume).unwrap_err();
     assert!(matches!(err, LayerError::Unsupported { .. }), "{err}");
 }
+
+#[test]
+fn absurd_sizes_and_names_are_refused() {
+    // 2^52 in base-256.
+    let huge = Raw::new(b"huge", b'0')
+        .ustar()
+        .field(fields::SIZE, &[0x80, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0]);
+    let err = read_all(&huge.block()).unwrap_err();
+    assert!(
+        err.to_string().contains("larger than a filesystem holds"),
+        "{err}"
+    );
+
+    let long = "d/".repeat(3000);
+    let body = pax_body(&[("path", long.as_bytes())]);
+    let mut tar = Vec::new();
+    with_data(
+        &mut tar,
+        Raw::new(b"x", b'x').ustar().size(body.len() as u64).block(),
+        &body,
+    );
+    with_data(&mut tar, Raw::new(b"short", b'0').ustar().block(), b"");
+    let err = read_all(&tar).unwrap_err();
+    assert!(
+        err.to_string().contains("longer than a path may be"),
+        "{err}"
+    );
+}
