@@ -3,16 +3,30 @@
 //! progress fall silent; it must not panic (`eprintln!` does) nor decide the build's outcome.
 
 use std::io::Write as _;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use kiln_solver::secrets::Redactor;
 
 /// Set once a write failed: later ones are skipped.
 static BROKEN: AtomicBool = AtomicBool::new(false);
+/// The build's secrets: masked in everything written here, whatever path the text took.
+static REDACTOR: OnceLock<Redactor> = OnceLock::new();
 
-/// Writes `text` to standard error as it is.
+/// Masks `redactor`'s secrets in everything written from now on.
+pub(crate) fn set_redactor(redactor: Redactor) {
+    let _ = REDACTOR.set(redactor);
+}
+
+/// Writes `text` to standard error, secrets masked.
 pub(crate) fn write(text: &str) {
     if BROKEN.load(Ordering::Relaxed) {
         return;
     }
+    let text = match REDACTOR.get() {
+        Some(r) => r.redact(text),
+        None => std::borrow::Cow::Borrowed(text),
+    };
     let mut err = std::io::stderr().lock();
     if err
         .write_all(text.as_bytes())

@@ -16,6 +16,7 @@ pub mod image;
 pub mod layer;
 pub mod registry;
 pub mod remote_cache;
+pub mod secrets;
 pub mod snapshot;
 pub mod solve;
 pub mod store;

@@ -24,6 +24,7 @@ use crate::source::{DockerfileSource, read_dockerfile};
 use crate::time;
 use kiln_solver::registry::Registry;
 use kiln_solver::remote_cache::{CacheConfig, CacheRecord, RemoteCaches, select_records};
+use kiln_solver::secrets::Redactor;
 
 use crate::commands::cache_spec::{self, CacheLocation, CacheSpec};
 
@@ -171,6 +172,9 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     for (name, dir) in &named_dirs {
         contexts.insert(name.clone(), Context::open(dir, None)?);
     }
+    let secret_values = secrets(&args.secrets)?;
+    let redactor = Redactor::new(secret_values.values().map(Vec::as_slice));
+    crate::stderr::set_redactor(redactor.clone());
     let solve_opts = SolveOptions {
         contexts,
         no_cache: args.no_cache,
@@ -190,7 +194,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             Err(e) if args.runtime.is_some() => anyhow::bail!("--runtime: {e}"),
             Err(_) => None,
         },
-        secrets: secrets(&args.secrets)?,
+        secrets: secret_values,
         ssh: ssh_agents(&args.ssh)?,
         remote_cache: import_caches(args, &store, &registry)?,
     };
@@ -226,7 +230,14 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    crate::commands::explain::after_build(args, &store, &dockerfile, &lowered, explain_steps);
+    crate::commands::explain::after_build(
+        args,
+        &store,
+        &dockerfile,
+        &lowered,
+        explain_steps,
+        &redactor,
+    );
     // A cache hit from an imported cache may have left a layer's blob remote; the image
     // needs them all before it is tagged.
     remote_cache
@@ -312,11 +323,12 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         write_atomic(path, id.as_bytes())?;
     }
     if let Some(path) = &args.metadata_file {
-        let meta = serde_json::json!({
+        let mut meta = serde_json::json!({
             "containerimage.digest": id,
             "containerimage.config.digest": image.config_digest.to_string(),
             "image.name": names.join(","),
         });
+        redactor.redact_json(&mut meta);
         write_atomic(path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
     }
     if args.quiet {

@@ -28,6 +28,7 @@ pub(crate) fn after_build(
     dockerfile: &Path,
     lowered: &Lowered,
     steps: Vec<StepRecord>,
+    redactor: &kiln_solver::secrets::Redactor,
 ) {
     let identity = identity(args, dockerfile);
     let target = args.target.clone().unwrap_or_default();
@@ -80,7 +81,7 @@ pub(crate) fn after_build(
             )),
         }
     }
-    if let Err(e) = explain::save(&path, &record) {
+    if let Err(e) = explain::save(&path, &record, redactor) {
         progress::note(&format!(
             "warning: recording the build for --explain-cache: {e}"
         ));

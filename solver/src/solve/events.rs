@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::secrets::Redactor;
+
 /// What happened to a vertex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
@@ -35,28 +37,48 @@ impl Event {
     }
 }
 
-/// Where events go; sending never blocks and never fails the build.
+/// Where events go; sending never blocks and never fails the build. Output lines and error
+/// texts pass through the build's [`Redactor`] on their way out.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
     tx: Option<std::sync::mpsc::Sender<Event>>,
+    redactor: std::sync::Arc<Redactor>,
 }
 
 impl Progress {
     /// A sink that drops everything.
     pub fn none() -> Self {
-        Progress { tx: None }
+        Progress::default()
     }
 
     /// A sink and the receiving end.
     pub fn channel() -> (Self, std::sync::mpsc::Receiver<Event>) {
         let (tx, rx) = std::sync::mpsc::channel();
-        (Progress { tx: Some(tx) }, rx)
+        (
+            Progress {
+                tx: Some(tx),
+                redactor: Default::default(),
+            },
+            rx,
+        )
+    }
+
+    /// This sink, masking `redactor`'s secrets in every text it sends.
+    pub fn with_redactor(mut self, redactor: std::sync::Arc<Redactor>) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// Sends one event.
-    pub fn send(&self, e: Event) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(e);
+    pub fn send(&self, mut e: Event) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        if let EventKind::Log(text) | EventKind::Error(text) = &mut e.kind
+            && let std::borrow::Cow::Owned(masked) = self.redactor.redact(text)
+        {
+            *text = masked;
         }
+        let _ = tx.send(e);
     }
 }

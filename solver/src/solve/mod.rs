@@ -84,6 +84,8 @@ struct Inner {
     opts: SolveOptions,
     cells: Vec<OnceCell<Result<Arc<OpResult>, SolveError>>>,
     progress: Progress,
+    /// Every secret value of the build, in every shape it could be printed in.
+    redactor: Arc<crate::secrets::Redactor>,
     /// Every step's cache records in this build, for `--cache-to`.
     records: std::sync::Mutex<Vec<CacheRecord>>,
     /// What `--explain-cache` records of each step.
@@ -101,6 +103,10 @@ impl Solver {
         let snapshots = Snapshots::open(store.root())
             .map_err(|e| SolveError::Definition(format!("snapshots: {e}")))?;
         let cells = (0..def.ops.len()).map(|_| OnceCell::new()).collect();
+        let redactor = Arc::new(crate::secrets::Redactor::new(
+            opts.secrets.values().map(Vec::as_slice),
+        ));
+        let progress = progress.with_redactor(redactor.clone());
         Ok(Solver {
             inner: Arc::new(Inner {
                 store,
@@ -109,6 +115,7 @@ impl Solver {
                 opts,
                 cells,
                 progress,
+                redactor,
                 records: Default::default(),
                 explain: Default::default(),
             }),
@@ -237,9 +244,11 @@ impl Inner {
     }
 
     fn fail(&self, id: OpId, message: impl Into<String>) -> SolveError {
+        // A failing RUN's message quotes its output: no secret leaves in it.
+        let message: String = message.into();
         let e = SolveError::Op {
             name: self.name(id),
-            message: message.into(),
+            message: self.redactor.redact(&message).into_owned(),
             op: id.0,
         };
         self.progress.send(Event::new(

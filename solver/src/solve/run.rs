@@ -22,7 +22,6 @@ struct Sink<'a> {
     inner: &'a Inner,
     vertex: usize,
     name: String,
-    secrets: Vec<Vec<u8>>,
     state: Mutex<SinkState>,
 }
 
@@ -34,14 +33,8 @@ struct SinkState {
 
 impl Sink<'_> {
     fn redact(&self, line: &[u8]) -> String {
-        let mut s = String::from_utf8_lossy(line).into_owned();
-        for secret in &self.secrets {
-            let text = String::from_utf8_lossy(secret);
-            if !text.is_empty() {
-                s = s.replace(text.as_ref(), "****");
-            }
-        }
-        s
+        let text = String::from_utf8_lossy(line);
+        self.inner.redactor.redact(&text).into_owned()
     }
 
     fn emit(&self, state: &mut SinkState, line: &[u8]) {
@@ -114,7 +107,6 @@ pub(super) fn run_exec_op(
         env.push(format!("HOME={}", default_home(inner, base, uid)?));
     }
     let mut mounts = Vec::new();
-    let mut secrets = Vec::new();
     let mut locks = Vec::new();
     for (n, m) in exec.mounts.iter().enumerate() {
         prepare_mount(
@@ -125,7 +117,6 @@ pub(super) fn run_exec_op(
             scratch.path(),
             &mut mounts,
             &mut env,
-            &mut secrets,
             &mut locks,
         )?;
     }
@@ -150,7 +141,6 @@ pub(super) fn run_exec_op(
         inner,
         vertex: id.0,
         name: inner.name(id),
-        secrets,
         state: Mutex::new(SinkState::default()),
     };
     let status = executor.run(&spec, &sink).map_err(|e| e.to_string());
@@ -259,7 +249,6 @@ fn prepare_mount(
     scratch: &Path,
     mounts: &mut Vec<MountSpec>,
     env: &mut Vec<String>,
-    secrets: &mut Vec<Vec<u8>>,
     locks: &mut Vec<fs::File>,
 ) -> Result<(), String> {
     match m {
@@ -364,7 +353,6 @@ fn prepare_mount(
                 }
                 return Ok(());
             };
-            secrets.push(value.clone());
             if let Some(name) = env_name {
                 env.push(format!("{name}={}", String::from_utf8_lossy(value)));
             }

@@ -294,10 +294,17 @@ pub fn load(path: &Path) -> Result<Option<BuildRecord>, String> {
 
 /// Writes `record` to `path` through a temp file, fsync and rename: a reader sees the old
 /// record or the new one, never half of one (concurrent builds: the last one wins).
-pub fn save(path: &Path, record: &BuildRecord) -> Result<(), String> {
+pub fn save(
+    path: &Path,
+    record: &BuildRecord,
+    redactor: &crate::secrets::Redactor,
+) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let bytes = serde_json::to_vec(record).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Build args and environments are recorded: a secret value among them never is.
+    let mut value = serde_json::to_value(record).map_err(|e| format!("{}: {e}", path.display()))?;
+    redactor.redact_json(&mut value);
+    let bytes = serde_json::to_vec(&value).map_err(|e| format!("{}: {e}", path.display()))?;
     crate::export::write_atomic(path, &bytes).map_err(|e| e.to_string())
 }
 

@@ -159,7 +159,7 @@ fn records_round_trip_atomically() {
     let path = record_path(&dir, "/d/Dockerfile", "");
     assert_eq!(load(&path).unwrap(), None);
     let rec = build(vec![from("sha256:a")]);
-    save(&path, &rec).unwrap();
+    save(&path, &rec, &Default::default()).unwrap();
     assert_eq!(load(&path).unwrap(), Some(rec));
     assert_ne!(path, record_path(&dir, "/d/Dockerfile", "app"));
     let _ = std::fs::remove_dir_all(&dir);
