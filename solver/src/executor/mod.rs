@@ -3,8 +3,10 @@
 //! sandbox and the OCI-runtime (runc) executor implement it. It is the only place in kiln
 //! where `unsafe` is allowed (namespaces, mounts, fork/exec), each block with a `// SAFETY:`.
 
+pub mod cgroup;
 pub mod runc;
 pub mod sandbox;
+pub(crate) mod seccomp_policy;
 
 use std::path::PathBuf;
 

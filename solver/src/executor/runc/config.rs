@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use oci_spec::OciSpecError;
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp,
-    LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder, Mount, MountBuilder,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder, get_default_maskedpaths,
-    get_default_readonly_paths,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg,
+    LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator, LinuxSyscallBuilder, Mount,
+    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    get_default_maskedpaths, get_default_readonly_paths,
 };
 
 use super::paths;
@@ -40,29 +41,10 @@ pub(super) const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::AuditWrite,
 ];
 
-/// Syscalls that fail with EPERM: the built-in sandbox's list. Everything else is allowed,
-/// the capability set being the main fence (as in Docker's profile, whose allow-list mostly
-/// re-derives these exclusions).
-pub(super) const BLOCKED_SYSCALLS: [&str; 15] = [
-    "kexec_load",
-    "open_by_handle_at",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "bpf",
-    "userfaultfd",
-    "perf_event_open",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "ptrace",
-];
-
-/// EPERM, returned by the blocked syscalls.
+/// EPERM, returned by the denied syscalls.
 const EPERM: u32 = 1;
+/// ENOSYS, returned by clone3 (libc then falls back to clone, whose flags a filter can read).
+const ENOSYS: u32 = 38;
 
 /// The files of the bundle that are bind-mounted into the container.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +56,11 @@ pub(super) struct BundleFiles<'a> {
 }
 
 /// The runtime spec for `spec`, with `files` bind-mounted over `/etc`.
-pub(super) fn runtime_spec(spec: &ExecSpec, files: BundleFiles<'_>) -> Result<Spec, ExecError> {
+pub(super) fn runtime_spec(
+    spec: &ExecSpec,
+    files: BundleFiles<'_>,
+    cgroup: &str,
+) -> Result<Spec, ExecError> {
     let mut spec_builder = SpecBuilder::default()
         .version("1.0.2")
         .root(
@@ -86,7 +72,7 @@ pub(super) fn runtime_spec(spec: &ExecSpec, files: BundleFiles<'_>) -> Result<Sp
         )
         .process(process(spec)?)
         .mounts(mounts(spec, files)?)
-        .linux(linux(spec)?);
+        .linux(linux(spec, cgroup)?);
     if !spec.hostname.is_empty() {
         spec_builder = spec_builder.hostname(spec.hostname.clone());
     }
@@ -137,7 +123,7 @@ fn process(spec: &ExecSpec) -> Result<oci_spec::runtime::Process, ExecError> {
 }
 
 /// Namespaces, masked paths, device allow-list and seccomp.
-fn linux(spec: &ExecSpec) -> Result<oci_spec::runtime::Linux, ExecError> {
+fn linux(spec: &ExecSpec, cgroup: &str) -> Result<oci_spec::runtime::Linux, ExecError> {
     let mut namespaces = vec![
         namespace(LinuxNamespaceType::Pid)?,
         namespace(LinuxNamespaceType::Ipc)?,
@@ -156,12 +142,19 @@ fn linux(spec: &ExecSpec) -> Result<oci_spec::runtime::Linux, ExecError> {
         .access("rwm")
         .build()
         .map_err(oci)?;
+    // The pids limit of crate::executor::cgroup, which runc applies in the cgroup it makes.
+    let pids = LinuxPidsBuilder::default()
+        .limit(crate::executor::cgroup::PIDS_LIMIT as i64)
+        .build()
+        .map_err(oci)?;
     let resources = LinuxResourcesBuilder::default()
         .devices(vec![deny_all])
+        .pids(pids)
         .build()
         .map_err(oci)?;
     LinuxBuilder::default()
         .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(cgroup))
         .resources(resources)
         .masked_paths(get_default_maskedpaths())
         .readonly_paths(get_default_readonly_paths())
@@ -178,25 +171,90 @@ fn namespace(typ: LinuxNamespaceType) -> Result<LinuxNamespace, ExecError> {
         .map_err(oci)
 }
 
-/// Allow everything but [`BLOCKED_SYSCALLS`], which fail with EPERM. No `architectures`: runc
-/// then filters the native ABI only, as seccompiler does for the sandbox.
+/// `crate::executor::seccomp_policy`, the sandbox's policy, as a runtime-spec filter: allow
+/// by default; EPERM for the denied syscalls, for clone/unshare with a namespace flag (one
+/// rule per flag: rules are alternatives), for personality outside Docker's values and for
+/// AF_VSOCK sockets; ENOSYS for clone3. No `architectures`: runc then filters the native ABI
+/// and kills other ABIs' calls, as seccompiler's arch check does for the sandbox.
 fn seccomp() -> Result<LinuxSeccomp, ExecError> {
-    let blocked = LinuxSyscallBuilder::default()
-        .names(
-            BLOCKED_SYSCALLS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .action(LinuxSeccompAction::ScmpActErrno)
-        .errno_ret(EPERM)
-        .build()
-        .map_err(oci)?;
+    use crate::executor::seccomp_policy as policy;
+    let rule = |name: &str, errno: u32, args: Vec<LinuxSeccompArg>| {
+        let mut b = LinuxSyscallBuilder::default()
+            .names(vec![name.to_owned()])
+            .action(LinuxSeccompAction::ScmpActErrno)
+            .errno_ret(errno);
+        if !args.is_empty() {
+            b = b.args(args);
+        }
+        b.build().map_err(oci)
+    };
+    let arg = |value: u64, value_two: Option<u64>, op: LinuxSeccompOperator| {
+        let mut b = LinuxSeccompArgBuilder::default()
+            .index(0usize)
+            .value(value)
+            .op(op);
+        if let Some(two) = value_two {
+            b = b.value_two(two);
+        }
+        b.build().map_err(oci)
+    };
+    let denied: Vec<String> = policy::always_denied()
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    let mut syscalls = vec![
+        LinuxSyscallBuilder::default()
+            .names(denied)
+            .action(LinuxSeccompAction::ScmpActErrno)
+            .errno_ret(EPERM)
+            .build()
+            .map_err(oci)?,
+        rule("clone3", ENOSYS, Vec::new())?,
+    ];
+    for (name, flags) in [
+        ("clone", policy::CLONE_NAMESPACES.to_vec()),
+        ("unshare", policy::unshare_flags()),
+    ] {
+        for flag in flags {
+            let masked = arg(flag, Some(flag), LinuxSeccompOperator::ScmpCmpMaskedEq)?;
+            syscalls.push(rule(name, EPERM, vec![masked])?);
+        }
+    }
+    for (mask, value) in personality_denials() {
+        let masked = arg(mask, Some(value), LinuxSeccompOperator::ScmpCmpMaskedEq)?;
+        syscalls.push(rule("personality", EPERM, vec![masked])?);
+    }
+    let beyond = arg(u64::from(u32::MAX), None, LinuxSeccompOperator::ScmpCmpGt)?;
+    syscalls.push(rule("personality", EPERM, vec![beyond])?);
+    let vsock = arg(policy::AF_VSOCK, None, LinuxSeccompOperator::ScmpCmpEq)?;
+    syscalls.push(rule("socket", EPERM, vec![vsock])?);
     LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActAllow)
-        .syscalls(vec![blocked])
+        .syscalls(syscalls)
         .build()
         .map_err(oci)
+}
+
+/// personality(2) outside Docker's values, as rules that are alternatives (runc splits the
+/// conditions of one rule on the same argument into separate rules, so "none of these
+/// values" cannot be written as one rule of `!=`). The allowed values use only bits 3 and 17,
+/// or every bit (the query `0xffffffff`); any other value has, among the remaining 30 low
+/// bits, some set bit whose next one (cyclically) is clear — one masked-equal rule per bit
+/// catches it. Values past 32 bits are the separate `>` rule.
+fn personality_denials() -> Vec<(u64, u64)> {
+    let kept: u64 = crate::executor::seccomp_policy::PERSONALITIES[1..4]
+        .iter()
+        .fold(0, |acc, v| acc | v);
+    let bits: Vec<u64> = (0..32)
+        .map(|i| 1u64 << i)
+        .filter(|b| b & kept == 0)
+        .collect();
+    (0..bits.len())
+        .map(|i| {
+            let (this, next) = (bits[i], bits[(i + 1) % bits.len()]);
+            (this | next, this)
+        })
+        .collect()
 }
 
 /// The kernel filesystems (runc's defaults minus the cgroup mount, which the sandbox does not
@@ -243,8 +301,12 @@ fn mounts(spec: &ExecSpec, files: BundleFiles<'_>) -> Result<Vec<Mount>, ExecErr
             "sysfs",
             &["nosuid", "noexec", "nodev", "ro"],
         )?,
-        bind("/etc/hosts", files.hosts, &["bind", "ro"])?,
-        bind("/etc/resolv.conf", files.resolv_conf, &["bind", "ro"])?,
+        bind("/etc/hosts", files.hosts, &["bind", "ro", "nodev"])?,
+        bind(
+            "/etc/resolv.conf",
+            files.resolv_conf,
+            &["bind", "ro", "nodev"],
+        )?,
     ];
     for m in &spec.mounts {
         out.push(match m {
@@ -258,9 +320,9 @@ fn mounts(spec: &ExecSpec, files: BundleFiles<'_>) -> Result<Vec<Mount>, ExecErr
                     ExecError::Setup(format!("bind mount source {}: {e}", source.display()))
                 })?;
                 let options: &[&str] = if *readonly {
-                    &["rbind", "ro"]
+                    &["rbind", "ro", "nodev"]
                 } else {
-                    &["rbind"]
+                    &["rbind", "nodev"]
                 };
                 bind(&paths::absolute(target), &source, options)?
             }
@@ -307,4 +369,40 @@ fn bind(dest: &str, source: &Path, options: &[&str]) -> Result<Mount, ExecError>
 /// oci-spec only fails on a builder bug; still an error, never a panic.
 fn oci(e: OciSpecError) -> ExecError {
     ExecError::Setup(format!("building the runtime spec: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::personality_denials;
+
+    fn denied(v: u64) -> bool {
+        v > u64::from(u32::MAX) || personality_denials().iter().any(|(m, x)| v & m == *x)
+    }
+
+    #[test]
+    fn personality_rules_deny_exactly_what_docker_denies() {
+        for allowed in crate::executor::seccomp_policy::PERSONALITIES {
+            assert!(!denied(allowed), "{allowed:#x}");
+        }
+        for v in [
+            0x1,
+            0x4,
+            0x40000,
+            0x40008,
+            0x20001,
+            0xfffffffe,
+            0x8000_0000,
+            1 << 33,
+        ] {
+            assert!(denied(v), "{v:#x}");
+        }
+        // Every value made of one or two bits other than the allowed ones.
+        for i in 0..32 {
+            for j in 0..32 {
+                let v = (1u64 << i) | (1u64 << j);
+                let ok = crate::executor::seccomp_policy::PERSONALITIES.contains(&v);
+                assert_eq!(denied(v), !ok, "{v:#x}");
+            }
+        }
+    }
 }

@@ -73,7 +73,8 @@ impl Runc {
             hosts: &bundle.hosts(),
             resolv_conf: &bundle.resolv_conf(),
         };
-        let config = config::runtime_spec(spec, files)?;
+        let cgroup = crate::executor::cgroup::runc_path(bundle.id());
+        let config = config::runtime_spec(spec, files, &cgroup)?;
         let json = serde_json::to_vec_pretty(&config)
             .map_err(|e| ExecError::Setup(format!("encoding config.json: {e}")))?;
         std::fs::write(bundle.config(), json)
@@ -86,7 +87,7 @@ impl Runc {
                     overlay::enter_private_namespace()?;
                     overlay::mount_rootfs(bundle)?;
                     let ran = overlay::ensure_dir(&bundle.rootfs(), &spec.cwd)
-                        .and_then(|()| process::run(&self.runtime, bundle, command, sink));
+                        .and_then(|()| process::run(&self.runtime, bundle, command, sink, &cgroup));
                     overlay::unmount_rootfs(&bundle.rootfs());
                     ran
                 })

@@ -47,11 +47,13 @@ pub(super) fn mount_rootfs(bundle: &Bundle) -> Result<(), ExecError> {
         .map_err(|e| ExecError::Setup(format!("entering {}: {e}", layers.display())))?;
     let rootfs = bundle.rootfs();
     let attempt = |options: &str| {
+        // nodev: no device node the image carries or the step makes can be opened (runc's
+        // device cgroup fences /dev, where runc makes the standard nodes itself).
         mount(
             Some("overlay"),
             &rootfs,
             Some("overlay"),
-            MsFlags::empty(),
+            MsFlags::MS_NODEV,
             Some(options),
         )
     };

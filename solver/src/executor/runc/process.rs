@@ -33,6 +33,7 @@ pub(super) fn run(
     bundle: &Bundle,
     command: &str,
     sink: &dyn OutputSink,
+    cgroup: &str,
 ) -> Result<ExitStatus, ExecError> {
     let mut child = Command::new(runtime)
         .arg("--root")
@@ -51,10 +52,16 @@ pub(super) fn run(
     // A cancelled build (Ctrl-C, see crate::cancel) must not wait for the step: runc only
     // forwards signals to the container's PID 1, which ignores them, so kill it through runc.
     let mut killed = false;
+    let mut pids_exhausted = false;
     let streamed = forward(&mut child, sink, || {
         if !killed && crate::cancel::is_cancelled() {
             // Fails until runc has created the container; the next tick tries again.
             killed = kill(runtime, bundle).is_ok();
+        }
+        // A fork refused for the pids limit ends the step, as in the sandbox.
+        if !killed && crate::executor::cgroup::pids_exhausted_at(cgroup) {
+            killed = kill(runtime, bundle).is_ok();
+            pids_exhausted = true;
         }
     });
     if streamed.is_err() {
@@ -66,6 +73,12 @@ pub(super) fn run(
         .wait()
         .map_err(|e| runtime_error(runtime, format!("waiting for runc: {e}")))?;
     streamed.map_err(|e| runtime_error(runtime, format!("reading the step's output: {e}")))?;
+    if pids_exhausted {
+        return Err(ExecError::Setup(format!(
+            "the step reached its limit of {} processes and was stopped (a fork bomb?)",
+            crate::executor::cgroup::PIDS_LIMIT
+        )));
+    }
     let log = std::fs::read_to_string(bundle.log()).unwrap_or_default();
     classify(status, &log, command, runtime)
 }

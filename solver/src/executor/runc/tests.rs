@@ -618,7 +618,7 @@ fn config_json_for_a_spec() {
         hosts: Path::new("/b/hosts"),
         resolv_conf: Path::new("/b/resolv.conf"),
     };
-    let generated = config::runtime_spec(&spec, files).unwrap();
+    let generated = config::runtime_spec(&spec, files, "/kiln/step").unwrap();
     let v = serde_json::to_value(&generated).unwrap();
 
     assert_eq!(v["ociVersion"], "1.0.2");
@@ -703,22 +703,47 @@ fn config_json_for_a_spec() {
     );
     assert_eq!(
         l["resources"],
-        json!({"devices": [{"allow": false, "access": "rwm"}]})
+        json!({"devices": [{"allow": false, "access": "rwm"}],
+               "pids": {"limit": crate::executor::cgroup::PIDS_LIMIT}})
     );
+    assert_eq!(l["cgroupsPath"], "/kiln/step");
+    // The sandbox's policy: the denied syscalls, then clone3 → ENOSYS, then per-flag rules for
+    // clone and unshare, personality and AF_VSOCK.
+    let seccomp = &l["seccomp"];
+    assert_eq!(seccomp["defaultAction"], "SCMP_ACT_ALLOW");
+    let rules = seccomp["syscalls"].as_array().unwrap();
+    let names: Vec<&str> = rules[0]["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let policy: Vec<&str> = crate::executor::seccomp_policy::always_denied()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(names, policy);
+    assert!(names.contains(&"mount") && names.contains(&"setns") && names.contains(&"bpf"));
     assert_eq!(
-        l["seccomp"],
-        json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{
-                "names": [
-                    "kexec_load", "open_by_handle_at", "init_module", "finit_module",
-                    "delete_module", "reboot", "swapon", "swapoff", "bpf", "userfaultfd",
-                    "perf_event_open", "keyctl", "add_key", "request_key", "ptrace"
-                ],
-                "action": "SCMP_ACT_ERRNO",
-                "errnoRet": 1
-            }]
-        })
+        rules[1],
+        json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38})
+    );
+    let newuser = nix::libc::CLONE_NEWUSER as u64;
+    for syscall in ["clone", "unshare"] {
+        assert!(
+            rules.iter().any(|r| r["names"] == json!([syscall])
+                && r["args"]
+                    == json!([{"index": 0, "value": newuser, "valueTwo": newuser,
+                                         "op": "SCMP_CMP_MASKED_EQ"}])),
+            "{syscall}"
+        );
+    }
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|r| r["names"] == json!(["personality"]))
+            .count(),
+        31
     );
 
     let mounts = v["mounts"].as_array().unwrap();
@@ -749,12 +774,12 @@ fn config_json_for_a_spec() {
     assert_eq!(
         mounts[6],
         json!({"destination": "/etc/hosts", "type": "bind", "source": "/b/hosts",
-               "options": ["bind", "ro"]})
+               "options": ["bind", "ro", "nodev"]})
     );
     assert_eq!(
         mounts[8],
         json!({"destination": "/ctx", "type": "bind", "source": "/host/ctx",
-               "options": ["rbind", "ro"]})
+               "options": ["rbind", "ro", "nodev"]})
     );
     assert_eq!(
         mounts[9],
@@ -770,7 +795,8 @@ fn config_json_for_a_spec() {
     let mut host = spec.clone();
     host.network = Network::Host;
     host.hostname = String::new();
-    let v: Value = serde_json::to_value(config::runtime_spec(&host, files).unwrap()).unwrap();
+    let v: Value =
+        serde_json::to_value(config::runtime_spec(&host, files, "/kiln/step").unwrap()).unwrap();
     assert!(v.get("hostname").is_none());
     assert!(
         !v["linux"]["namespaces"]

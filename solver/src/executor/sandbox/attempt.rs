@@ -99,6 +99,9 @@ impl Attempt<'_> {
         let mount_point = self.temp.subdir("root")?;
         let (root, baseline) = self.prepare_root()?;
 
+        // A cgroup of its own: a pids limit (a fork bomb ends the step, not the machine).
+        let cgroup = crate::executor::cgroup::StepCgroup::create(&Default::default());
+        let cgroup_procs = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
         let (parent_ends, child_ends) = spawn::pipes()?;
         let ctx = Context {
             mount_point: &mount_point,
@@ -112,12 +115,13 @@ impl Attempt<'_> {
             ),
             last_cap: self.last_cap,
             filters: self.filters,
+            cgroup_procs: &cgroup_procs,
         };
         let mut plan = build::build(spec, &ctx)?;
         let mut child = spawn::spawn(&mut plan, child_ends)?;
         // `cancel::cancel()` (kiln's Ctrl-C) SIGKILLs the init, which ends the whole step.
         let tracked = crate::cancel::track(child.pid());
-        let outcome = forward::pump(&mut child, parent_ends, self.sink)?;
+        let outcome = forward::pump(&mut child, parent_ends, self.sink, cgroup.as_ref())?;
         drop(tracked);
         drop(child);
 
@@ -138,6 +142,12 @@ impl Attempt<'_> {
                 interrupt::name(sig)
             );
             return Err(Failure::Other(ExecError::Setup(message)));
+        }
+        if outcome.pids_exhausted {
+            return Err(Failure::Other(ExecError::Setup(format!(
+                "the step reached its limit of {} processes and was stopped (a fork bomb?)",
+                crate::executor::cgroup::PIDS_LIMIT
+            ))));
         }
         if let Some(failure) = self.child_failure(&plan, &outcome.records) {
             return Err(failure);

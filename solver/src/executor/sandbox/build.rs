@@ -41,6 +41,8 @@ pub(super) struct Context<'a> {
     pub last_cap: u32,
     /// The compiled seccomp filters.
     pub filters: &'a [BpfProgram],
+    /// The `cgroup.procs` files of the step's cgroup (none when the host gives kiln none).
+    pub cgroup_procs: &'a [PathBuf],
 }
 
 /// Docker's default capability set: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID,
@@ -49,6 +51,12 @@ pub(super) const DOCKER_DEFAULT_CAPS: u64 = 0x0000_0000_a804_25fb;
 
 /// The hostname when the spec leaves it empty.
 pub(super) const DEFAULT_HOSTNAME: &str = "kiln";
+
+/// The device nodes a step may use, bound from the host's /dev (every other device node —
+/// one a layer carries, or one the step makes with mknod — sits on a `nodev` mount and cannot
+/// be opened: the device cgroup's effect without a device cgroup, also on cgroup v2 and
+/// rootless hosts).
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Size of the /dev and /dev/shm tmpfs mounts (runc's and Docker's 64 MiB).
 const DEV_TMPFS: &CStr = c"mode=755,size=65536k";
@@ -61,6 +69,14 @@ pub(super) fn build(spec: &ExecSpec, ctx: &Context<'_>) -> Result<ChildPlan, Exe
         ops: Vec::new(),
         slots: 0,
     };
+    if !ctx.cgroup_procs.is_empty() {
+        let files = ctx
+            .cgroup_procs
+            .iter()
+            .map(|p| cpath(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        b.op(Op::JoinCgroup(files));
+    }
     let (stdin, stdout, stderr) = ctx.stdio;
     b.op(Op::Stdio {
         stdin,
@@ -88,9 +104,13 @@ pub(super) fn build(spec: &ExecSpec, ctx: &Context<'_>) -> Result<ChildPlan, Exe
             bind_slots.push(b.open(source)?);
         }
     }
+    let mut device_slots = Vec::new();
+    for name in DEVICES {
+        device_slots.push((name, b.open(&Path::new("/dev").join(name))?));
+    }
     b.op(Op::PivotRoot(cpath(ctx.mount_point)?));
 
-    b.kernel_filesystems()?;
+    b.kernel_filesystems(&device_slots)?;
     b.file_bind(hosts, "/etc/hosts")?;
     b.file_bind(resolv, "/etc/resolv.conf")?;
     b.user_mounts(spec, &bind_slots)?;
@@ -177,18 +197,23 @@ impl Builder {
                     Some(d) => Some(cstring(d, "overlay options")?),
                     None => None,
                 };
-                let mount = Mount::fs(c"overlay", target, MsFlags::empty(), Some(&data));
+                // nodev: no device node in the image or made by the step can be opened.
+                let mount = Mount::fs(c"overlay", target, MsFlags::MS_NODEV, Some(&data));
                 self.op(Op::RootMount { mount, retry });
             }
             RootSource::Copy(rootfs) => {
                 let mount = Mount {
                     source: Some(cpath(rootfs)?),
-                    target,
+                    target: target.clone(),
                     fstype: None,
                     flags: MsFlags::MS_BIND | MsFlags::MS_REC,
                     data: None,
                 };
                 self.op(Op::RootMount { mount, retry: None });
+                self.op(Op::Remount {
+                    target,
+                    flags: MsFlags::MS_NODEV,
+                });
             }
         }
         Ok(())
@@ -207,8 +232,9 @@ impl Builder {
     }
 
     /// /proc, /dev (with its nodes, pts, shm, mqueue) and /sys, as runc sets them up for
-    /// Docker, then the masked and read-only paths.
-    fn kernel_filesystems(&mut self) -> Result<(), ExecError> {
+    /// Docker, then the masked and read-only paths. /dev is `nodev`: its usable nodes are
+    /// binds of the host's (`device_slots`, opened before `pivot_root`).
+    fn kernel_filesystems(&mut self, device_slots: &[(&str, usize)]) -> Result<(), ExecError> {
         let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         let proc_dir = self.ensure_dir("/proc", true)?;
         self.op(Op::Mount(Mount::fs(
@@ -219,23 +245,27 @@ impl Builder {
         )));
 
         let dev = self.ensure_dir("/dev", true)?;
-        let dev_flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
+        let dev_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME;
         self.op(Op::Mount(Mount::fs(
             c"tmpfs",
             dev,
             dev_flags,
             Some(DEV_TMPFS),
         )));
-        for (name, major, minor) in [
-            ("null", 1, 3),
-            ("zero", 1, 5),
-            ("full", 1, 7),
-            ("random", 1, 8),
-            ("urandom", 1, 9),
-            ("tty", 5, 0),
-        ] {
-            let path = cstring(&format!("/dev/{name}"), "device")?;
-            self.op(Op::CharDevice { path, major, minor });
+        for (name, slot) in device_slots {
+            let target = cstring(&format!("/dev/{name}"), "device")?;
+            // Inside our fresh tmpfs: nothing to report as a stub.
+            self.op(Op::Ensure(Ensure {
+                prefixes: vec![c"/dev".to_owned(), target.clone()],
+                file: true,
+                stub: false,
+            }));
+            self.op(Op::BindSource {
+                slot: *slot,
+                target,
+                recursive: false,
+                remount: None,
+            });
         }
         for (link, target) in [
             ("/dev/fd", "/proc/self/fd"),
@@ -305,7 +335,7 @@ impl Builder {
             slot,
             target: path,
             recursive: false,
-            readonly: Some(hardened),
+            remount: Some(MsFlags::MS_RDONLY | hardened),
         });
         Ok(())
     }
@@ -330,12 +360,15 @@ impl Builder {
                         file,
                         stub: true,
                     }));
-                    let readonly = readonly.then_some(MsFlags::empty());
+                    let mut flags = MsFlags::MS_NODEV;
+                    if *readonly {
+                        flags |= MsFlags::MS_RDONLY;
+                    }
                     self.op(Op::BindSource {
                         slot,
                         target: path,
                         recursive: true,
-                        readonly,
+                        remount: Some(flags),
                     });
                 }
                 MountSpec::Tmpfs { target, size } => {

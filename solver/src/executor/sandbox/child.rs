@@ -16,7 +16,7 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
 use nix::libc;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
-use nix::sys::stat::{Mode, SFlag, UtimensatFlags, makedev, mknod, stat, umask, utimensat};
+use nix::sys::stat::{Mode, UtimensatFlags, stat, umask, utimensat};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{chdir, fchdir, mkdir, pivot_root, sethostname, setsid};
 
@@ -128,6 +128,17 @@ fn run(
             stdout,
             stderr,
         } => stdio(*stdin, *stdout, *stderr),
+        Op::JoinCgroup(files) => {
+            for file in files {
+                let fd = open(
+                    file.as_c_str(),
+                    OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )?;
+                nix::unistd::write(&fd, b"0")?;
+            }
+            Ok(())
+        }
         Op::Unshare(flags) => nix::sched::unshare(*flags),
         Op::MakePrivate => mount(
             None::<&CStr>,
@@ -168,7 +179,7 @@ fn run(
             slot,
             target,
             recursive,
-            readonly,
+            remount: after,
         } => {
             let fd = *slots.get(*slot).ok_or(Errno::EBADF)?;
             let mut buf = [0u8; 32];
@@ -184,18 +195,13 @@ fn run(
                 flags,
                 None::<&CStr>,
             )?;
-            match readonly {
-                Some(extra) => remount_readonly(target, *extra),
+            match after {
+                Some(flags) => remount(target, *flags),
                 None => Ok(()),
             }
         }
+        Op::Remount { target, flags } => remount(target, *flags),
         Op::Ensure(ensure) => ensure_path(ensure, index, status),
-        Op::CharDevice { path, major, minor } => mknod(
-            path.as_c_str(),
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(*major, *minor),
-        ),
         Op::Symlink { target, link } => {
             // SAFETY: both are valid C strings.
             Errno::result(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }).map(drop)
@@ -212,9 +218,9 @@ fn run(
                 Err(Errno::ENOENT) => return Ok(()),
                 other => other?,
             }
-            remount_readonly(
+            remount(
                 path,
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             )
         }
         Op::DetachOldRoot => {
@@ -262,8 +268,8 @@ fn do_mount(m: &Mount, data: Option<&CStr>) -> nix::Result<()> {
 }
 
 /// A bind mount's flags can only change by remounting it.
-fn remount_readonly(target: &CStr, extra: MsFlags) -> nix::Result<()> {
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | extra;
+fn remount(target: &CStr, flags: MsFlags) -> nix::Result<()> {
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
     mount(None::<&CStr>, target, None::<&CStr>, flags, None::<&CStr>)
 }
 

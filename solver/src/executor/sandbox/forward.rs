@@ -22,7 +22,12 @@ pub(super) struct Outcome {
     pub records: Vec<Record>,
     /// The signal that interrupted kiln meanwhile, if any (the step was then killed).
     pub interrupted: Option<i32>,
+    /// The step hit its cgroup's pids limit (it was then killed).
+    pub pids_exhausted: bool,
 }
+
+/// How often the pids limit is looked at while a step runs.
+const LIMIT_TICK_MS: u16 = 200;
 
 /// Poll timeout when the kernel has no pidfd to tell us the child exited.
 const NO_PIDFD_TICK_MS: u16 = 50;
@@ -39,6 +44,7 @@ pub(super) fn pump(
     child: &mut Child,
     ends: ParentEnds,
     sink: &dyn OutputSink,
+    cgroup: Option<&crate::executor::cgroup::StepCgroup>,
 ) -> Result<Outcome, ExecError> {
     let mut streams = [
         Stream {
@@ -64,13 +70,20 @@ pub(super) fn pump(
     let mut buf = vec![0u8; 64 * 1024];
     let mut killed = false;
     let mut interrupted = None;
+    let mut pids_exhausted = false;
     loop {
         if !killed && let Some(sig) = interrupt::interrupted() {
             child.kill();
             killed = true;
             interrupted = Some(sig);
         }
-        let exited = wait_ready(child, &streams, !killed)?;
+        // A fork refused for the pids limit ends the step: what hits it is a runaway.
+        if !killed && cgroup.is_some_and(|c| c.pids_exhausted()) {
+            child.kill();
+            killed = true;
+            pids_exhausted = true;
+        }
+        let exited = wait_ready(child, &streams, !killed, cgroup.is_some())?;
         for s in streams.iter_mut().filter(|s| s.open) {
             drain(s, &mut buf, sink, &mut status_bytes)?;
         }
@@ -89,6 +102,7 @@ pub(super) fn pump(
         status,
         records: Record::decode_all(&status_bytes),
         interrupted,
+        pids_exhausted,
     })
 }
 
@@ -97,6 +111,7 @@ fn wait_ready(
     child: &Child,
     streams: &[Stream; 3],
     watch_interrupts: bool,
+    watch_limit: bool,
 ) -> Result<bool, ExecError> {
     let mut fds: Vec<PollFd<'_>> = streams
         .iter()
@@ -111,10 +126,12 @@ fn wait_ready(
     if watch_interrupts && let Some(fd) = interrupt::wake_fd() {
         fds.push(PollFd::new(fd, PollFlags::POLLIN));
     }
-    let timeout = if pidfd.is_some() {
-        PollTimeout::NONE
-    } else {
+    let timeout = if pidfd.is_none() {
         PollTimeout::from(NO_PIDFD_TICK_MS)
+    } else if watch_limit {
+        PollTimeout::from(LIMIT_TICK_MS)
+    } else {
+        PollTimeout::NONE
     };
     match poll(&mut fds, timeout) {
         Ok(_) | Err(Errno::EINTR) => {}

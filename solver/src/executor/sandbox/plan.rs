@@ -61,6 +61,9 @@ pub(super) enum Op {
         stdout: RawFd,
         stderr: RawFd,
     },
+    /// Joins the step's cgroup: writes `0` (this process) to each `cgroup.procs` file, before
+    /// anything else, so every process of the step is counted.
+    JoinCgroup(Vec<CString>),
     /// `unshare(2)` the namespaces that are not made at `clone` time.
     Unshare(CloneFlags),
     /// Cut mount propagation so nothing mounted here reaches the host.
@@ -79,22 +82,19 @@ pub(super) enum Op {
     OpenSource { path: CString, slot: usize },
     /// `pivot_root` into this directory; the old root stays stacked until [`Op::DetachOldRoot`].
     PivotRoot(CString),
-    /// Bind-mounts the file opened into `slot` at `target`; `readonly` remounts it read-only
-    /// with these extra flags.
+    /// Bind-mounts the file opened into `slot` at `target`, then remounts it with `remount`'s
+    /// flags (`MS_NODEV` for everything from outside, `MS_RDONLY` for read-only binds); a
+    /// device node bound from the host's /dev is not remounted.
     BindSource {
         slot: usize,
         target: CString,
         recursive: bool,
-        readonly: Option<MsFlags>,
+        remount: Option<MsFlags>,
     },
+    /// Remounts the bind at `target` with `flags` (the copy fallback's root gets `MS_NODEV`).
+    Remount { target: CString, flags: MsFlags },
     /// Creates missing path components.
     Ensure(Ensure),
-    /// A character device node, mode 0666.
-    CharDevice {
-        path: CString,
-        major: u64,
-        minor: u64,
-    },
     /// A symbolic link `link` → `target`.
     Symlink { target: CString, link: CString },
     /// Hides a path: /dev/null over a file, a read-only tmpfs over a directory.
@@ -130,6 +130,10 @@ impl Op {
     pub(super) fn describe(&self) -> String {
         match self {
             Op::Stdio { .. } => "redirecting stdin/stdout/stderr".into(),
+            Op::JoinCgroup(files) => match files.first() {
+                Some(f) => format!("joining the step's cgroup ({})", show(f)),
+                None => "joining the step's cgroup".into(),
+            },
             Op::Unshare(flags) => format!("unshare({flags:?})"),
             Op::MakePrivate => "making mounts private (mount --make-rprivate /)".into(),
             Op::Chdir(p) => format!("chdir {}", show(p)),
@@ -138,11 +142,11 @@ impl Op {
             Op::OpenSource { path, .. } => format!("opening {}", show(path)),
             Op::PivotRoot(p) => format!("pivot_root into {}", show(p)),
             Op::BindSource { target, .. } => format!("bind-mounting onto {}", show(target)),
+            Op::Remount { target, .. } => format!("remounting {}", show(target)),
             Op::Ensure(e) => match e.prefixes.last() {
                 Some(p) => format!("creating {}", show(p)),
                 None => "creating /".into(),
             },
-            Op::CharDevice { path, .. } => format!("creating device {}", show(path)),
             Op::Symlink { link, .. } => format!("creating symlink {}", show(link)),
             Op::Mask(p) => format!("masking {}", show(p)),
             Op::Readonly(p) => format!("making {} read-only", show(p)),
