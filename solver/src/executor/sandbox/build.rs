@@ -253,13 +253,16 @@ impl Builder {
             Some(DEV_TMPFS),
         )));
         for (name, slot) in device_slots {
+            use std::os::unix::fs::MetadataExt as _;
+            let host = Path::new("/dev").join(name);
+            let rdev = std::fs::metadata(&host)
+                .map_err(|e| ExecError::Setup(format!("{}: {e}", host.display())))?
+                .rdev();
             let target = cstring(&format!("/dev/{name}"), "device")?;
-            // Inside our fresh tmpfs: nothing to report as a stub.
-            self.op(Op::Ensure(Ensure {
-                prefixes: vec![c"/dev".to_owned(), target.clone()],
-                file: true,
-                stub: false,
-            }));
+            self.op(Op::DeviceNode {
+                path: target.clone(),
+                rdev,
+            });
             self.op(Op::BindSource {
                 slot: *slot,
                 target,

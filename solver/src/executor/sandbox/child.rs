@@ -202,6 +202,12 @@ fn run(
         }
         Op::Remount { target, flags } => remount(target, *flags),
         Op::Ensure(ensure) => ensure_path(ensure, index, status),
+        Op::DeviceNode { path, rdev } => nix::sys::stat::mknod(
+            path.as_c_str(),
+            nix::sys::stat::SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            *rdev,
+        ),
         Op::Symlink { target, link } => {
             // SAFETY: both are valid C strings.
             Errno::result(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }).map(drop)

@@ -95,6 +95,10 @@ pub(super) enum Op {
     Remount { target: CString, flags: MsFlags },
     /// Creates missing path components.
     Ensure(Ensure),
+    /// A character device node `path` (mode 0666) on the nodev /dev: inert itself, it is the
+    /// mount point the host's node is bound onto, and what a directory listing shows (a
+    /// plain file there would make `find /dev -type c` miss the device).
+    DeviceNode { path: CString, rdev: u64 },
     /// A symbolic link `link` → `target`.
     Symlink { target: CString, link: CString },
     /// Hides a path: /dev/null over a file, a read-only tmpfs over a directory.
@@ -147,6 +151,7 @@ impl Op {
                 Some(p) => format!("creating {}", show(p)),
                 None => "creating /".into(),
             },
+            Op::DeviceNode { path, .. } => format!("creating device {}", show(path)),
             Op::Symlink { link, .. } => format!("creating symlink {}", show(link)),
             Op::Mask(p) => format!("masking {}", show(p)),
             Op::Readonly(p) => format!("making {} read-only", show(p)),
