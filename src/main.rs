@@ -24,14 +24,26 @@ fn main() -> ExitCode {
         kiln_solver::snapshot::use_private_mounts();
     }
     signals::install();
-    match commands::run(cli) {
+    let code = match commands::run(cli) {
         Ok(_) if kiln_solver::cancel::is_cancelled() => ExitCode::from(130),
         Ok(code) => code,
         Err(e) => {
             stderr::line(&format!("error: {e:#}"));
-            ExitCode::FAILURE
+            // Work stopped by SIGINT/SIGTERM fails the way an interrupted shell command does.
+            if kiln_solver::cancel::is_cancelled() {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
+    };
+    kiln_solver::snapshot::release_views();
+    // A dead kiln's leftovers are being removed beside the command: a moment more to finish
+    // (the next kiln goes on where this one stops), none at all after a signal.
+    if !kiln_solver::cancel::is_cancelled() {
+        kiln_solver::reclaim::wait_for_background(std::time::Duration::from_secs(2));
     }
+    code
 }
 
 /// Diagnostics use colour and Unicode art on a terminal, plain ASCII in logs and pipes (and

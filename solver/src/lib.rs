@@ -14,6 +14,7 @@ pub(crate) mod fsutil;
 pub mod gc;
 pub mod image;
 pub mod layer;
+pub mod reclaim;
 pub mod registry;
 pub mod remote_cache;
 pub mod secrets;

@@ -187,7 +187,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
             source_date_epoch: epoch,
             ..LayerOptions::default()
         },
-        executor: match crate::commands::executor_for(args.runtime.as_deref()) {
+        executor: match crate::commands::executor_for(args.runtime.as_deref(), &store) {
             Ok(e) => Some(e),
             // An explicit --runtime that cannot be used is an error now; without one, only a
             // RUN step needs an executor and it reports the problem itself.
@@ -567,12 +567,8 @@ fn op_span(def: &kiln_llb::Definition, op: usize) -> Span {
         .unwrap_or_default()
 }
 
-/// Writes through a temp file and a rename, so readers never see half a file.
+/// Writes through a hidden temp file beside `path` and a rename, so readers never see half a
+/// file (and an interrupted write's temp goes with the next write there).
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(kiln_solver::export::write_atomic(path, data)?)
 }

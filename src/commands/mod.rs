@@ -69,19 +69,29 @@ pub(crate) fn open_store(args: &StoreArgs) -> Result<kiln_solver::store::Store> 
         Some(r) => r.clone(),
         None => kiln_solver::store::default_root()?,
     };
-    kiln_solver::store::Store::open(&root)
-        .with_context(|| format!("opening the store at {}", root.display()))
+    let store = kiln_solver::store::Store::open(&root)
+        .with_context(|| format!("opening the store at {}", root.display()))?;
+    // What killed kiln processes left goes, without delaying this one.
+    kiln_solver::reclaim::in_background(store.root());
+    Ok(store)
 }
 
 /// The executor `--runtime` names: the built-in sandbox by default (`sandbox`), or an OCI
-/// runtime binary (`runc`, or a path to one).
+/// runtime binary (`runc`, or a path to one). The sandbox keeps its per-step temp dirs (in
+/// the copy fallback, a whole root filesystem) in the store's `tmp/`: on the store's disk
+/// rather than a tmpfs `/tmp`, and reclaimed with the store's other temps.
 pub(crate) fn executor_for(
     runtime: Option<&str>,
+    store: &kiln_solver::store::Store,
 ) -> Result<std::sync::Arc<dyn kiln_solver::executor::Executor>, String> {
+    use kiln_solver::executor::sandbox::{Sandbox, SandboxOptions};
     match runtime {
-        None | Some("" | "sandbox") => Ok(std::sync::Arc::new(
-            kiln_solver::executor::sandbox::Sandbox::new(),
-        )),
+        None | Some("" | "sandbox") => {
+            Ok(std::sync::Arc::new(Sandbox::with_options(SandboxOptions {
+                temp_dir: Some(store.root().join("tmp")),
+                ..SandboxOptions::default()
+            })))
+        }
         Some(other) => Ok(std::sync::Arc::new(kiln_solver::executor::runc::Runc::new(
             other,
         ))),

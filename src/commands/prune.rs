@@ -35,6 +35,8 @@ pub(crate) fn run(args: &PruneArgs) -> Result<ExitCode> {
         warn("waiting for running builds to finish (they hold the store lock)");
     })
     .with_context(|| format!("pruning the store at {}", store.root().display()))?;
+    // Step cgroups, runc bundles and sandbox temp dirs dead kiln processes left outside it.
+    let outside = kiln_solver::reclaim::outside_store();
     for w in &report.warnings {
         warn(w);
     }
@@ -44,7 +46,7 @@ pub(crate) fn run(args: &PruneArgs) -> Result<ExitCode> {
         ("blobs", report.blobs),
         ("snapshots", report.snapshots),
         ("cache mounts", report.cache_mounts),
-        ("temp files", report.temps),
+        ("temp files", report.temps + outside),
     ] {
         out.push_str(&format!("Deleted {what}: {n}\n"));
     }

@@ -5,13 +5,15 @@
 //!
 //! Where the hierarchy lives: cgroup v2 (`/sys/fs/cgroup/cgroup.controllers` exists) gets
 //! `/sys/fs/cgroup/kiln/<step>` with the controllers enabled on the way; a v1 or hybrid host
-//! gets `<controller>/kiln/<step>` in each v1 controller kiln uses. Steps are named
-//! `<pid>-<n>`, so a kiln that died leaves cgroups the next one recognizes as stale and removes.
+//! gets `<controller>/kiln/<step>` in each v1 controller kiln uses. Steps are named after
+//! their owner (`kiln-tmp-<pid>-<start>-<n>`, see `fsutil::owner`), so the cgroups of a kiln
+//! that died are recognized as stale and removed, their processes killed, by the next one.
 //! Without a writable cgroup filesystem (unprivileged, or none mounted) steps run without one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::fsutil::owner;
 
 /// Processes one step may have at once: far past what builds use (`make -j`, test runners),
 /// short of what takes a machine down.
@@ -57,13 +59,10 @@ impl StepCgroup {
     /// Makes the cgroup of a new step; `None` when this host gives kiln no cgroups.
     pub fn create(limits: &Limits) -> Option<StepCgroup> {
         static SWEEP: Once = Once::new();
-        SWEEP.call_once(sweep_stale);
-        static N: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
+        SWEEP.call_once(|| {
+            sweep_stale();
+        });
+        let name = owner::temp_name("step");
         let result = if Path::new(ROOT).join("cgroup.controllers").exists() {
             Self::create_v2(&name, limits)
         } else {
@@ -178,8 +177,9 @@ fn v1_dir(controller: &str, name: &str) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Kills what is left in `dir` and removes it (a cgroup can only go once empty).
-fn remove(dir: &Path, v2: bool) {
+/// Kills what is left in `dir` and removes it (a cgroup can only go once empty); whether it
+/// went.
+fn remove(dir: &Path, v2: bool) -> bool {
     for _ in 0..50 {
         if v2 {
             let _ = std::fs::write(dir.join("cgroup.kill"), "1");
@@ -192,35 +192,30 @@ fn remove(dir: &Path, v2: bool) {
             }
         }
         match std::fs::remove_dir(dir) {
-            Ok(()) => return,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
         }
     }
+    false
 }
 
-/// Removes the step cgroups of kiln processes that are gone.
-fn sweep_stale() {
-    let mut parents = vec![Path::new(ROOT).join(PARENT)];
-    for controller in ["pids", "devices", "memory"] {
-        parents.push(Path::new(ROOT).join(controller).join(PARENT));
-    }
+/// Removes the step cgroups (kiln's own and runc's) of kiln processes that are gone, killing
+/// what still runs in them; returns how many went.
+pub(crate) fn sweep_stale() -> usize {
     let v2 = Path::new(ROOT).join("cgroup.controllers").exists();
+    // The unified hierarchy, and every v1 hierarchy (runc joins them all).
+    let mut parents = vec![Path::new(ROOT).join(PARENT)];
+    if let Ok(hierarchies) = std::fs::read_dir(ROOT) {
+        parents.extend(hierarchies.flatten().map(|h| h.path().join(PARENT)));
+    }
+    let mut removed = 0;
     for parent in parents {
-        let Ok(entries) = std::fs::read_dir(&parent) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let owner = name
-                .to_str()
-                .and_then(|n| n.split('-').next())
-                .and_then(|p| p.parse::<i32>().ok());
-            if let Some(pid) = owner
-                && !Path::new("/proc").join(pid.to_string()).exists()
-            {
-                remove(&entry.path(), v2);
+        for dir in owner::dead_temps_in(&parent) {
+            if remove(&dir, v2) {
+                removed += 1;
             }
         }
     }
+    removed
 }

@@ -10,6 +10,19 @@ pub(crate) mod seccomp_policy;
 
 use std::path::PathBuf;
 
+/// Removes what runs of dead kiln processes left outside any store: step cgroups (their
+/// processes killed), runc bundles and sandbox temp dirs in the default places. Returns how
+/// many went.
+pub fn sweep_stale() -> usize {
+    let mut removed = cgroup::sweep_stale();
+    let mut dirs = vec![runc::default_bundle_root(), std::env::temp_dir()];
+    dirs.dedup();
+    for dir in dirs {
+        removed += crate::reclaim::sweep_dir(&dir);
+    }
+    removed
+}
+
 /// How the step reaches the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Network {

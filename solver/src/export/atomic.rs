@@ -8,7 +8,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::ExportError;
-use crate::store::temp::unique_name;
+use crate::fsutil::owner::hidden_temp_name;
 
 const BUFFER: usize = 256 * 1024;
 
@@ -90,14 +90,15 @@ impl Drop for AtomicFile {
 }
 
 /// Writes `bytes` to `dest` atomically.
-pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let mut file = AtomicFile::create(dest)?;
     file.write_all(bytes)
         .map_err(|e| ExportError::io(dest, e))?;
     file.commit()
 }
 
-/// A fresh hidden name in `dest`'s directory (same filesystem, so the rename is atomic).
+/// A fresh hidden name in `dest`'s directory (same filesystem, so the rename is atomic),
+/// `.kiln-tmp-<owner>-<n>.<dest's name>`; the temps an interrupted export left there go first.
 pub(crate) fn temp_beside(dest: &Path) -> Result<PathBuf, ExportError> {
     let name = dest.file_name().ok_or_else(|| {
         ExportError::io(
@@ -105,8 +106,8 @@ pub(crate) fn temp_beside(dest: &Path) -> Result<PathBuf, ExportError> {
             io::Error::new(io::ErrorKind::InvalidInput, "destination has no file name"),
         )
     })?;
-    let prefix = format!(".{}", name.to_string_lossy());
-    Ok(dest.with_file_name(unique_name(&prefix)))
+    crate::reclaim::beside(dest);
+    Ok(dest.with_file_name(hidden_temp_name(&name.to_string_lossy())))
 }
 
 /// Makes a rename into `path`'s directory durable.

@@ -22,7 +22,7 @@ pub(crate) mod test_image;
 #[cfg(test)]
 mod tool_check;
 
-pub(crate) use atomic::write_atomic;
+pub use atomic::write_atomic;
 pub use docker_archive::export_docker_archive;
 pub use error::ExportError;
 pub use oci_layout::export_oci_layout;

@@ -2,22 +2,17 @@
 //! renames that publish them stay atomic), removed when dropped, also on errors and panics.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A directory removed with everything in it when dropped.
 #[derive(Debug)]
 pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    /// Creates `<parent>/<what>-<pid>-<n>` (and `parent` if missing).
+    /// Creates `<parent>/kiln-tmp-<owner>-<n>.<what>` (and `parent` if missing); named after
+    /// its owner so that, should this process be killed, the next kiln removes it.
     pub(crate) fn new(parent: &Path, what: &str) -> std::io::Result<Self> {
-        static N: AtomicU64 = AtomicU64::new(0);
         std::fs::create_dir_all(parent)?;
-        let path = parent.join(format!(
-            "{what}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
+        let path = parent.join(super::owner::temp_name(what));
         std::fs::create_dir(&path)?;
         Ok(TempDir(path))
     }

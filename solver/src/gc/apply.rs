@@ -44,7 +44,7 @@ pub(super) fn apply(store: &Store, inv: &Inventory, plan: &Plan) -> Result<Repor
                 .map_err(|e| e.to_string()),
             Item::Blob(d) => store.content().remove(d).map_err(|e| e.to_string()),
             Item::CacheMount(_) => remove_cache_mount(&info.path),
-            Item::Temp(path) | Item::Download(path) => remove_path(path)
+            Item::Temp(path) | Item::Download(path) => crate::reclaim::remove_leftover(path)
                 .map(|()| true)
                 .map_err(|e| format!("{}: {e}", path.display())),
             Item::MetaDb | Item::Layout(_) | Item::Foreign(_) => Ok(false),
@@ -104,13 +104,4 @@ fn remove_cache_mount(dir: &Path) -> Result<bool, String> {
     drop(held);
     std::fs::remove_dir_all(&doomed).map_err(|e| format!("{}: {e}", doomed.display()))?;
     Ok(true)
-}
-
-fn remove_path(path: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }

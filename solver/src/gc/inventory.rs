@@ -194,7 +194,8 @@ impl Inventory {
                 "rootfs" => self.container(&path, Category::Snapshots, |hex, _| {
                     by_hex(hex).map_or(Item::Layout(Category::Snapshots), Item::RootfsSnapshot)
                 })?,
-                "tmp" => {
+                // Work in progress, and each process's directory of view mount points.
+                "tmp" | "views" => {
                     self.container(&path, Category::Tmp, |_, p| Item::Temp(p.to_path_buf()))?;
                 }
                 _ => self.tree(&path, layout.clone())?,

@@ -9,6 +9,7 @@ use oci_spec::image::Digest;
 use super::inventory::{Inventory, Item};
 use super::reach::Reach;
 use super::{GcError, PruneOptions};
+use crate::fsutil::owner;
 use crate::solve::LayerRecord;
 use crate::store::Store;
 
@@ -167,6 +168,8 @@ pub fn plan(store: &Store, inv: &Inventory, opts: &PruneOptions) -> Result<Plan,
             Item::LayerSnapshot(d) => !live.diff_ids.contains(d) && !young(info.modified),
             Item::RootfsSnapshot(c) => !live.chains.contains(c) && !young(info.modified),
             Item::CacheMount(_) => opts.cache_mounts && !young(info.modified),
+            // A temp that names its owner goes exactly when the owner is dead; others when old.
+            Item::Temp(path) | Item::Download(path) if owned(path) => dead_owner(path),
             Item::Download(_) => opts.all && !young(info.modified),
             Item::Temp(_) => !is_young(info.modified, Some(temp_age), opts.now),
             Item::MetaDb | Item::Layout(_) | Item::Foreign(_) => false,
@@ -203,4 +206,18 @@ fn is_young(modified: Option<SystemTime>, until: Option<Duration>, now: SystemTi
         Some(t) => now.duration_since(t).map_or(true, |age| age < until),
         None => true,
     }
+}
+
+/// Whether `path`'s name carries its owner (see `fsutil::owner`).
+fn owned(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| owner::Owner::of_name(n).is_some())
+}
+
+/// Whether `path`'s name carries an owner that is gone.
+fn dead_owner(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(owner::is_dead_temp)
 }

@@ -218,9 +218,25 @@ fn temps_and_cache_mounts() {
     std::fs::write(mount.join("data/pkg"), b"cached download").unwrap();
     std::fs::write(mount.join("lock"), b"").unwrap();
 
+    // Temps named after their owner go when it is dead, however young; a live one's stay.
+    let dead_dir = root.join(format!("tmp/kiln-tmp-{}-1-0.run", u32::MAX));
+    std::fs::create_dir_all(dead_dir.join("upper/usr")).unwrap();
+    let dead_view = root.join(format!("snapshots/views/kiln-tmp-{}-1-1.views", u32::MAX));
+    std::fs::create_dir_all(dead_view.join("0123")).unwrap();
+    let dead_record = root.join(format!("http-cache/urls/kiln-tmp-{}-1-2.record", u32::MAX));
+    std::fs::create_dir_all(dead_record.parent().unwrap()).unwrap();
+    std::fs::write(&dead_record, b"{}").unwrap();
+    let live = root
+        .join("ingest")
+        .join(crate::fsutil::owner::temp_name("blob"));
+    std::fs::write(&live, b"being written").unwrap();
+    age(&live, 2 * HOUR);
+
     let report = run(&f, &PruneOptions::default());
-    assert_eq!(report.temps, 1);
+    assert_eq!(report.temps, 4);
     assert!(!old.exists() && fresh.exists());
+    assert!(!dead_dir.exists() && !dead_view.exists() && !dead_record.exists());
+    assert!(live.exists());
     assert!(mount.exists(), "cache mounts stay without --cache-mounts");
 
     // A step holding the mount's lock keeps it.

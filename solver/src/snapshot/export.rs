@@ -40,7 +40,7 @@ impl Snapshots {
         let rootfs = self.rootfs(chain, open_blob)?;
         let (parent, label) = beside(dest_dir);
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-        let temp = Temp::dir(parent, ".", &label)?;
+        let temp = Temp::dir_beside(parent, &label)?;
         let mut merger = Merger::new(temp.path(), Placement::Copy);
         merger.apply(&rootfs)?;
         merger.finish()?;
@@ -67,7 +67,7 @@ impl Snapshots {
         let rootfs = self.rootfs(chain, open_blob)?;
         let (parent, label) = beside(dest_file);
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-        let temp = Temp::name(parent, ".", &label);
+        let temp = Temp::beside(parent, &label);
         let mut file = File::create_new(temp.path()).map_err(io_error(temp.path()))?;
         let opts = LayerOptions {
             compression: Compression::None,
@@ -92,5 +92,5 @@ fn beside(dest: &Path) -> (&Path, String) {
     let name = dest
         .file_name()
         .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
-    (parent, format!("{name}.kiln-tmp"))
+    (parent, name)
 }

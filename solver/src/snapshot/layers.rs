@@ -26,7 +26,7 @@ impl Snapshots {
             return Ok(fs);
         }
 
-        let temp = Temp::dir(&self.tmp(), "", &format!("layer-{hex}"))?;
+        let temp = Temp::dir(&self.tmp(), &format!("layer-{hex}"))?;
         let blob = open_blob().map_err(|source| SnapshotError::OpenBlob {
             diff_id: diff_id.clone(),
             source: Box::new(source),

@@ -20,7 +20,7 @@ use walkdir::WalkDir;
 
 use super::SnapshotError;
 use super::error::io_error;
-use super::temp::remove_path;
+use crate::fsutil::remove_path;
 use crate::layer::meta::{self, timespec};
 use crate::layer::xattr;
 

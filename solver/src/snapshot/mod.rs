@@ -5,9 +5,10 @@
 //! snapshots/layers/<diff_id hex>/fs    one layer, in overlay form (see below)
 //! snapshots/rootfs/<chain_id hex>/fs   a whole chain merged, whiteouts applied
 //! snapshots/rootfs/scratch/fs          the empty chain (`FROM scratch`)
-//! snapshots/views/<chain_id hex>       where a kiln process mounts its read-only overlay
+//! snapshots/views/<owner>/<chain_id hex>  where a kiln process mounts its read-only overlay
 //!                                      view of a chain (see `views`), instead of merging it
-//! snapshots/tmp/<pid>.<n>.<label>      work in progress, renamed into place when complete
+//! snapshots/tmp/kiln-tmp-<owner>-<n>.<label>  work in progress, renamed into place when
+//!                                      complete (owner: see `fsutil::owner`)
 //! ```
 //!
 //! A layer directory keeps its whiteouts in **overlay form** — `.wh.x` becomes a 0:0 character
@@ -43,7 +44,7 @@ use oci_spec::image::Digest;
 
 pub use chain::chain_id;
 pub use error::SnapshotError;
-pub use views::use_private_mounts;
+pub use views::{release_views, use_private_mounts};
 
 use error::io_error;
 use temp::Temp;
@@ -76,15 +77,14 @@ const TMP: &str = "tmp";
 const FS: &str = "fs";
 
 impl Snapshots {
-    /// Opens (creating if needed) the snapshot store of state directory `root`, and removes
-    /// the leftovers of kiln processes that died mid-work.
+    /// Opens (creating if needed) the snapshot store of state directory `root`. (The leftovers
+    /// of kiln processes that died mid-work are `reclaim`'s.)
     pub fn open(root: &Path) -> Result<Self, SnapshotError> {
         let dir = root.join("snapshots");
         for sub in [LAYERS, ROOTFS, TMP] {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path).map_err(io_error(&path))?;
         }
-        temp::clean_stale(&dir.join(TMP))?;
         Ok(Self { dir })
     }
 
@@ -128,7 +128,7 @@ impl Snapshots {
         };
         let hex = chain::sha256_hex(digest)?;
         let path = self.dir.join(sub).join(hex);
-        let doomed = Temp::name(&self.tmp(), "", &format!("rm-{hex}"));
+        let doomed = Temp::name(&self.tmp(), &format!("rm-{hex}"));
         match std::fs::rename(&path, doomed.path()) {
             Ok(()) => drop(doomed),
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}

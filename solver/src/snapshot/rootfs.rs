@@ -34,11 +34,10 @@ impl Snapshots {
         let fs = target.join(FS);
         if !chain.is_empty() && views::available() {
             let layer_dirs = self.layer_dirs(chain, open_blob)?;
-            let empty = self.dir.join(VIEWS).join(EMPTY);
+            let mine = views::process_dir(&self.dir.join(VIEWS));
+            let empty = mine.join(EMPTY);
             std::fs::create_dir_all(&empty).map_err(io_error(&empty))?;
-            if let Some(view) =
-                views::mount_view(&self.dir.join(VIEWS).join(&name), &layer_dirs, &empty)
-            {
+            if let Some(view) = views::mount_view(&mine.join(&name), &layer_dirs, &empty) {
                 return Ok(view);
             }
         }
@@ -47,7 +46,7 @@ impl Snapshots {
         }
 
         let layer_dirs = self.layer_dirs(chain, open_blob)?;
-        let temp = Temp::dir(&self.tmp(), "", &format!("rootfs-{name}"))?;
+        let temp = Temp::dir(&self.tmp(), &format!("rootfs-{name}"))?;
         let merged = temp.path().join(FS);
         std::fs::create_dir(&merged).map_err(io_error(&merged))?;
         let mut merger = Merger::new(&merged, Placement::Link);

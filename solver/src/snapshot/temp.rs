@@ -1,15 +1,15 @@
 //! Temporary names and atomic publication: everything under a final name is complete, because
 //! it is built under a temporary one and renamed into place.
 //!
-//! Temporary names start with the creating process's pid, so [`clean_stale`] can tell the
-//! leftovers of a crashed kiln from the work of a live one.
+//! Temporary names carry their owner (see `fsutil::owner`), so the next kiln (`reclaim`) can
+//! tell the leftovers of a crashed kiln from the work of a live one.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::SnapshotError;
 use super::error::io_error;
+use crate::fsutil::{owner, remove_path};
 
 /// A temporary file or directory, removed when dropped unless published.
 #[derive(Debug)]
@@ -19,22 +19,37 @@ pub(super) struct Temp {
 }
 
 impl Temp {
-    /// A fresh, unique name `<dir>/<prefix><pid>.<n>.<label>`, nothing created yet.
-    pub(super) fn name(dir: &Path, prefix: &str, label: &str) -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
+    /// A fresh, unique name `<dir>/kiln-tmp-<owner>-<n>.<label>`, nothing created yet.
+    pub(super) fn name(dir: &Path, label: &str) -> Self {
         Self {
-            path: dir.join(format!("{prefix}{pid}.{n}.{label}")),
+            path: dir.join(owner::temp_name(label)),
+            published: false,
+        }
+    }
+
+    /// A fresh hidden name beside a user's destination in `dir`, nothing created yet; the
+    /// temps an interrupted export left there go first.
+    pub(super) fn beside(dir: &Path, label: &str) -> Self {
+        crate::reclaim::beside(&dir.join(label));
+        Self {
+            path: dir.join(owner::hidden_temp_name(label)),
             published: false,
         }
     }
 
     /// A fresh, empty temporary directory.
-    pub(super) fn dir(dir: &Path, prefix: &str, label: &str) -> Result<Self, SnapshotError> {
-        let temp = Self::name(dir, prefix, label);
-        std::fs::create_dir(&temp.path).map_err(io_error(&temp.path))?;
-        Ok(temp)
+    pub(super) fn dir(dir: &Path, label: &str) -> Result<Self, SnapshotError> {
+        Self::name(dir, label).create_dir()
+    }
+
+    /// A fresh, empty hidden directory beside a user's destination in `dir`.
+    pub(super) fn dir_beside(dir: &Path, label: &str) -> Result<Self, SnapshotError> {
+        Self::beside(dir, label).create_dir()
+    }
+
+    fn create_dir(self) -> Result<Self, SnapshotError> {
+        std::fs::create_dir(&self.path).map_err(io_error(&self.path))?;
+        Ok(self)
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -71,7 +86,7 @@ impl Temp {
 impl Drop for Temp {
     fn drop(&mut self) {
         if !self.published {
-            // Best effort: a leftover is found again by `clean_stale` after we exit.
+            // Best effort: a leftover is found again by `reclaim` after we exit.
             let _ = remove_path(&self.path);
         }
     }
@@ -94,35 +109,4 @@ pub(super) fn sync_filesystem(path: &Path) -> Result<(), SnapshotError> {
         path: path.to_path_buf(),
         source: errno.into(),
     })
-}
-
-/// Removes a file or a whole directory; absence is fine.
-pub(super) fn remove_path(path: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error),
-    }
-}
-
-/// Removes the temporaries in `dir` whose creating process is gone. A live pid (even a
-/// recycled one) keeps its entries; they are only wasted space, never a wrong result.
-pub(super) fn clean_stale(dir: &Path) -> Result<(), SnapshotError> {
-    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
-        let entry = entry.map_err(io_error(dir))?;
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.split('.').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
-            continue;
-        }
-        remove_path(&entry.path()).map_err(io_error(entry.path()))?;
-    }
-    Ok(())
 }

@@ -50,6 +50,39 @@ pub fn use_private_mounts() -> bool {
     ok
 }
 
+/// This process's own directory of view mount points under `views_root`, named after it (see
+/// `fsutil::owner`): another kiln removing a view's mount point would detach the view in
+/// this process's namespace too, so only a dead owner's directory is ever removed.
+pub(super) fn process_dir(views_root: &Path) -> PathBuf {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dir = views_root.join(NAME.get_or_init(|| crate::fsutil::owner::temp_name("views")));
+    let mut dirs = DIRS.lock().unwrap_or_else(PoisonError::into_inner);
+    if !dirs.contains(&dir) {
+        dirs.push(dir.clone());
+    }
+    dir
+}
+
+/// This process's view directories (one per store it used).
+static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Unmounts this process's views and removes their directories: call it when the work that
+/// used them is over. (Had the process been killed first, its namespace would take the
+/// mounts with it and the next kiln the directories.)
+pub fn release_views() {
+    let mut mounted = MOUNTED.lock().unwrap_or_else(PoisonError::into_inner);
+    for target in mounted.take().unwrap_or_default() {
+        let _ = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH);
+    }
+    for dir in DIRS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .drain(..)
+    {
+        let _ = crate::fsutil::remove_path(&dir);
+    }
+}
+
 /// Whether this process may mount views.
 pub(super) fn available() -> bool {
     PRIVATE.load(Ordering::SeqCst)

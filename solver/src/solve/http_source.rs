@@ -204,7 +204,7 @@ impl HttpCache {
         let urls = self.root.join("urls");
         fs::create_dir_all(&urls).map_err(|e| format!("{}: {e}", urls.display()))?;
         let bytes = serde_json::to_vec(rec).map_err(|e| e.to_string())?;
-        let tmp = urls.join(crate::store::temp::unique_name("record"));
+        let tmp = urls.join(crate::fsutil::owner::temp_name("record"));
         fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
         fs::rename(&tmp, record_path).map_err(|e| {
             let _ = fs::remove_file(&tmp);

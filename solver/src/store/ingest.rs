@@ -14,7 +14,7 @@ use oci_spec::image::{Digest, DigestAlgorithm};
 use sha2::{Digest as _, Sha256};
 
 use super::content::{BlobInfo, ContentError, sha256_from_hex};
-use super::temp::unique_name;
+use crate::fsutil::owner::temp_name;
 
 /// Buffer big enough that layer-sized writes do not turn into tiny syscalls.
 const BUFFER: usize = 256 * 1024;
@@ -32,7 +32,7 @@ pub struct Ingest {
 
 impl Ingest {
     pub(crate) fn create(ingest_dir: &Path, blobs_dir: &Path) -> Result<Self, ContentError> {
-        let temp = ingest_dir.join(unique_name("blob"));
+        let temp = ingest_dir.join(temp_name("blob"));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)

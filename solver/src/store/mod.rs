@@ -21,7 +21,6 @@ mod meta;
 mod reference;
 mod root;
 mod tables;
-pub(crate) mod temp;
 #[cfg(test)]
 pub(crate) mod test_dir;
 

@@ -12,7 +12,7 @@ impl TestDir {
     /// Creates `<tmp>/kiln-test-<name>-<unique>`.
     pub(crate) fn new(name: &str) -> Self {
         let path =
-            std::env::temp_dir().join(super::temp::unique_name(&format!("kiln-test-{name}")));
+            std::env::temp_dir().join(crate::fsutil::owner::temp_name(&format!("test-{name}")));
         std::fs::create_dir_all(&path).unwrap();
         Self { path }
     }

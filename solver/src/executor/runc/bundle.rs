@@ -1,7 +1,7 @@
 //! The OCI bundle of one run, a private directory under the executor's bundle root:
 //!
 //! ```text
-//! kiln-runc-<pid>-<n>/      also the container id
+//! kiln-tmp-<owner>-<n>.runc/ also the container id (owner: see fsutil::owner)
 //!   config.json             see config.rs
 //!   hosts, resolv.conf      bind-mounted read-only over /etc
 //!   runc.log                runc's own messages (--log, json), told apart from the step's
@@ -28,16 +28,12 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::paths;
 use crate::executor::{ExecError, ExecSpec, MountSpec};
 
 /// Overlay reads at most one page of options.
 const MAX_OPTIONS: usize = 4095;
-
-/// Told apart so that concurrent runs in one process never share a bundle.
-static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// Used when the host has no readable `/etc/resolv.conf` (Docker's fallback).
 const DEFAULT_RESOLV_CONF: &str = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
@@ -219,19 +215,13 @@ impl Bundle {
 
 /// A new, empty, private directory under `root`, and its name.
 fn fresh_dir(root: &Path) -> Result<(PathBuf, String), ExecError> {
-    loop {
-        let id = format!(
-            "kiln-runc-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = root.join(&id);
-        // A leftover of a crashed kiln that had our pid: take the next number.
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok((dir, id)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(setup(&dir, e)),
-        }
+    // Named after its owner, so a bundle a killed kiln (and its watchdog) left is recognized
+    // as stale and removed by the next kiln (`executor::sweep_stale`).
+    let id = crate::fsutil::owner::temp_name("runc");
+    let dir = root.join(&id);
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => Ok((dir, id)),
+        Err(e) => Err(setup(&dir, e)),
     }
 }
 

@@ -132,7 +132,9 @@ impl Executor for Sandbox {
         // the temp dir's removal.
         let _active = interrupt::ActiveRun::enter()?;
         let temp_root = self.temp_root();
-        self.swept.call_once(|| tempdir::sweep_stale(&temp_root));
+        self.swept.call_once(|| {
+            crate::reclaim::sweep_dir(&temp_root);
+        });
         let spec = &attempt::absolute_spec(spec)?;
         let temp = TempDir::create(&temp_root)?;
         let files = attempt::RunFiles::write(&temp, spec)?;

@@ -122,15 +122,15 @@ fn list_remove_and_stale_leftovers() {
     file(diff.path(), "f", b"content", 0o644, (0, 0));
     let mut blobs = Blobs::default();
     let id = blobs.add(diff.path());
-    // A leftover of a dead process (no such pid) and one of ours.
+    // A leftover of a dead process (no such pid) and one of ours: the sweep every kiln
+    // starts with removes only the first.
     let tmp = root.join("snapshots/tmp");
-    std::fs::create_dir_all(tmp.join("4294967.0.layer-dead/fs")).unwrap();
-    std::fs::create_dir_all(tmp.join(format!("{}.999.layer-live", std::process::id()))).unwrap();
+    std::fs::create_dir_all(tmp.join("kiln-tmp-4294967295-1-0.layer-dead/fs")).unwrap();
+    let live = crate::fsutil::owner::temp_name("layer-live");
+    std::fs::create_dir_all(tmp.join(&live)).unwrap();
     let snapshots = Snapshots::open(root.path()).unwrap();
-    assert_eq!(
-        crate::layer::testutil::names(&tmp),
-        [format!("{}.999.layer-live", std::process::id())]
-    );
+    assert_eq!(crate::reclaim::sweep_dir(&tmp), 1);
+    assert_eq!(crate::layer::testutil::names(&tmp), [live]);
 
     let open = |d: &Digest| blobs.open(d);
     snapshots.rootfs(std::slice::from_ref(&id), &open).unwrap();
