@@ -245,13 +245,13 @@ impl Drop for Proxy {
 }
 
 /// A request or response head: the start line and the headers in order.
-pub(super) struct Head {
-    pub(super) start: String,
-    pub(super) headers: Vec<(String, String)>,
+pub struct Head {
+    pub start: String,
+    pub headers: Vec<(String, String)>,
 }
 
 impl Head {
-    pub(super) fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -264,7 +264,7 @@ impl Head {
     }
 }
 
-pub(super) fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
+pub fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
     let mut start = String::new();
     // Tolerate stray blank lines between keep-alive requests.
     loop {
