@@ -396,8 +396,9 @@ impl<'a> Lowering<'a> {
                     st.op = self.def.push(
                         Op::File(FileOp {
                             base: st.op,
+                            // The file op cleans its path (llb's normalizePath).
                             actions: vec![FileAction::Mkdir {
-                                path: wd.clone(),
+                                path: paths::clean(&wd),
                                 chown,
                             }],
                         }),

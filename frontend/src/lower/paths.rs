@@ -25,10 +25,12 @@ pub(crate) fn clean(p: &str) -> String {
     }
 }
 
-/// The new WORKDIR after `WORKDIR path` in a stage whose WORKDIR is `current`.
+/// The new WORKDIR after `WORKDIR path` in a stage whose WORKDIR is `current`: BuildKit's
+/// `NormalizeWorkdir`, which keeps an absolute path as written (`/tmp/` stays `/tmp/` in the
+/// config) and joins a relative one to the current directory with `path.Join`.
 pub(crate) fn workdir(current: &str, path: &str) -> String {
     if path.starts_with('/') {
-        clean(path)
+        path.to_owned()
     } else {
         let base = if current.is_empty() { "/" } else { current };
         clean(&format!("{base}/{path}"))
@@ -73,6 +75,8 @@ mod tests {
         assert_eq!(workdir("", "app"), "/app");
         assert_eq!(workdir("/app", "src/.."), "/app");
         assert_eq!(workdir("/app", "/srv"), "/srv");
+        assert_eq!(workdir("/app", "/tmp/"), "/tmp/");
+        assert_eq!(workdir("/tmp/", "x/"), "/tmp/x");
     }
 
     #[test]

@@ -177,7 +177,7 @@ impl Lowering<'_> {
         workdir: &str,
         span: crate::span::Span,
     ) -> Result<ExecMount, Diagnostic> {
-        let abs = |t: &str| super::paths::workdir(workdir, t);
+        let abs = |t: &str| super::paths::clean(&super::paths::workdir(workdir, t));
         let target = m.target.as_deref().map(abs);
         let need_target = || {
             target.clone().ok_or_else(|| {
@@ -210,16 +210,19 @@ impl Lowering<'_> {
                     (None, _) => None,
                 };
                 ExecMount::Cache {
-                    id: m.id.clone().unwrap_or_else(|| target.clone()),
+                    // BuildKit: `path.Clean` of the target as written (before WORKDIR).
+                    id: m.id.clone().unwrap_or_else(|| {
+                        super::paths::clean(m.target.as_deref().unwrap_or_default())
+                    }),
                     target,
                     sharing: match m.sharing {
                         Some(ShareMode::Private) => CacheSharing::Private,
                         Some(ShareMode::Locked) => CacheSharing::Locked,
                         Some(ShareMode::Shared) | None => CacheSharing::Shared,
                     },
-                    mode: m.mode.unwrap_or(0o755),
-                    uid: m.uid.unwrap_or(0),
-                    gid: m.gid.unwrap_or(0),
+                    mode: m.mode,
+                    uid: m.uid,
+                    gid: m.gid,
                     readonly: m.read_only,
                     seed,
                 }

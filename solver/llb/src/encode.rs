@@ -229,9 +229,9 @@ fn encode_exec(e: &mut Encoder, x: &ExecOp) {
                     .str("id", id)
                     .str("target", target)
                     .str("sharing", sharing_name(*sharing))
-                    .str("mode", &format!("{mode:o}"))
-                    .str("uid", &uid.to_string())
-                    .str("gid", &gid.to_string())
+                    .opt("mode", mode.map(|m| format!("{m:o}")).as_deref())
+                    .opt("uid", uid.map(|u| u.to_string()).as_deref())
+                    .opt("gid", gid.map(|g| g.to_string()).as_deref())
                     .flag("readonly", *readonly)
                     .opt("seed", seed.as_ref().map(|(_, p)| p.as_str()));
             }

@@ -155,20 +155,22 @@ pub enum ExecMount {
         /// Read-only.
         readonly: bool,
     },
-    /// A persistent cache directory, kept in the store across builds.
+    /// A persistent cache directory, kept in the store across builds. Which directory is
+    /// BuildKit's choice: the id, and the state it starts from — the seed's, and a directory
+    /// made for `uid`/`gid`/`mode` when any is given — so `uid=10` and no uid are two caches.
     Cache {
-        /// Its identity (defaults to the target).
+        /// Its identity (defaults to the target as written, cleaned).
         id: String,
         /// Absolute target.
         target: String,
         /// Concurrent use.
         sharing: CacheSharing,
-        /// Mode of the directory when created.
-        mode: u32,
-        /// Owner when created.
-        uid: u32,
-        /// Group when created.
-        gid: u32,
+        /// Mode of the directory when created (0755 when not given).
+        mode: Option<u32>,
+        /// Owner when created (0 when not given).
+        uid: Option<u32>,
+        /// Group when created (0 when not given).
+        gid: Option<u32>,
         /// Read-only.
         readonly: bool,
         /// A state and path whose content seeds a new cache.

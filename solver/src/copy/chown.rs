@@ -3,9 +3,10 @@
 //!
 //! The rules are BuildKit's (`llb.WithUser` and the file op's `readUser`): `root` is 0
 //! without a lookup; a user given alone, by number, also gives the group (`1000` is
-//! 1000:1000); a user given alone, by name, gives the group of its passwd entry. One
-//! deliberate difference: BuildKit quietly uses 0 for a name it cannot find, kiln refuses,
-//! naming the name and the file it searched, as the classic builder did.
+//! 1000:1000); a user given alone, by name, gives the group of its passwd entry; a user name
+//! the image does not have is 0:0, and a group name it does not have leaves the gid the user
+//! gave. (kiln once refused unknown names as the classic builder did; BuildKit decides, and
+//! `WORKDIR` after `USER someone-not-in-the-image` builds there.)
 
 use std::fs;
 use std::path::Path;
@@ -32,28 +33,80 @@ pub fn resolve_chown(spec: &str, rootfs: Option<&Path>) -> Result<(u32, u32), Co
     }
     let (uid, mut gid) = match numeric_id(user) {
         Some(id) => (id, id),
-        None => {
-            let entry = lookup(rootfs, PASSWD, user)?.ok_or_else(|| CopyError::UnknownUser {
-                name: user.to_owned(),
-                file: searched(rootfs, PASSWD),
-            })?;
-            (field_id(&entry, 2), field_id(&entry, 3))
-        }
+        None => lookup(rootfs, PASSWD, user)?
+            .map_or((0, 0), |entry| (field_id(&entry, 2), field_id(&entry, 3))),
     };
     if let Some(group) = group {
-        gid = match numeric_id(group) {
-            Some(id) => id,
+        match numeric_id(group) {
+            Some(id) => gid = id,
             None => {
-                let entry =
-                    lookup(rootfs, GROUP, group)?.ok_or_else(|| CopyError::UnknownGroup {
-                        name: group.to_owned(),
-                        file: searched(rootfs, GROUP),
-                    })?;
-                field_id(&entry, 2)
+                if let Some(entry) = lookup(rootfs, GROUP, group)? {
+                    gid = field_id(&entry, 2);
+                }
+            }
+        }
+    }
+    Ok((uid, gid))
+}
+
+/// The uid and gid a RUN step runs as for `USER spec`, as BuildKit's executor finds them
+/// (`oci.GetUser`, then moby/sys/user's `GetExecUser`) — stricter than `--chown`: numbers
+/// `uid:gid` as they are; a user by name must be in /etc/passwd (the first entry wins) and
+/// gives its group; a uid that is not in it runs with gid 0; a group by name must be in
+/// /etc/group, a gid need not be.
+pub(crate) fn exec_user(rootfs: Option<&Path>, spec: &str) -> Result<(u32, u32), String> {
+    if spec.is_empty() {
+        return Ok((0, 0));
+    }
+    let (user, group) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    if let (Some(uid), Some(gid)) = (numeric_id(user), group.and_then(numeric_id)) {
+        return Ok((uid, gid));
+    }
+    let err = |e: CopyError| e.to_string();
+    let uid_arg = exec_id(user);
+    let entry = entries(rootfs, PASSWD)
+        .map_err(err)?
+        .find(|fields| match uid_arg {
+            Some(uid) => fields.get(2).and_then(|f| f.trim().parse().ok()) == Some(uid),
+            None => fields.first().is_some_and(|n| n == user),
+        });
+    let (uid, mut gid) = match (entry, uid_arg) {
+        (Some(entry), _) => (field_id(&entry, 2), field_id(&entry, 3)),
+        (None, Some(uid)) => (uid, 0),
+        (None, None) => {
+            return Err(format!(
+                "unable to find user {user}: no matching entries in passwd file"
+            ));
+        }
+    };
+    if let Some(group) = group.filter(|g| !g.is_empty()) {
+        let gid_arg = exec_id(group);
+        let found = entries(rootfs, GROUP)
+            .map_err(err)?
+            .find(|fields| match gid_arg {
+                Some(gid) => fields.get(2).and_then(|f| f.trim().parse().ok()) == Some(gid),
+                None => fields.first().is_some_and(|n| n == group),
+            });
+        gid = match (found, gid_arg) {
+            (Some(entry), _) => field_id(&entry, 2),
+            (None, Some(gid)) => gid,
+            (None, None) => {
+                return Err(format!(
+                    "unable to find group {group}: no matching entries in group file"
+                ));
             }
         };
     }
     Ok((uid, gid))
+}
+
+/// `GetExecUser`'s numbers: Go's `Atoi`, within the ids it accepts (0 to 2^31 - 1).
+fn exec_id(text: &str) -> Option<u32> {
+    let n: i64 = text.parse().ok()?;
+    u32::try_from(n).ok().filter(|&id| id <= i32::MAX as u32)
 }
 
 /// BuildKit's `parseUID`: `root`, or a decimal that fits in 32 bits.
@@ -65,13 +118,6 @@ fn numeric_id(text: &str) -> Option<u32> {
         return None;
     }
     text.parse().ok()
-}
-
-fn searched(rootfs: Option<&Path>, file: &str) -> String {
-    match rootfs {
-        Some(_) => file.to_owned(),
-        None => format!("{file} (the destination has no filesystem to read it from)"),
-    }
 }
 
 /// The colon-separated fields of the first line of `file` whose name is `name`, or `None`
@@ -182,13 +228,40 @@ mod tests {
         assert_eq!(resolve_chown("0:staff", root).unwrap(), (0, 50));
         assert_eq!(resolve_chown("app:7", root).unwrap(), (1001, 7));
 
-        let err = resolve_chown("nobody", root).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "--chown: unable to find user \"nobody\" in /etc/passwd"
+        // Names the image lacks are BuildKit's zero: the user 0:0, the group left as it was.
+        assert_eq!(resolve_chown("nobody", root).unwrap(), (0, 0));
+        assert_eq!(resolve_chown("nobody:staff", root).unwrap(), (0, 50));
+        assert_eq!(resolve_chown("app:wheel", root).unwrap(), (1001, 1002));
+        assert_eq!(resolve_chown("7:wheel", root).unwrap(), (7, 7));
+    }
+
+    #[test]
+    fn run_users_are_found_as_buildkit_finds_them() {
+        let scratch = Scratch::new("exec-user");
+        scratch.file(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
         );
-        let err = resolve_chown("app:wheel", root).unwrap_err();
-        assert!(err.to_string().contains("\"wheel\" in /etc/group"), "{err}");
+        scratch.file("etc/group", "root:x:0:\nstaff:x:50:app\n");
+        let root = Some(scratch.path());
+        assert_eq!(exec_user(root, "").unwrap(), (0, 0));
+        assert_eq!(exec_user(root, "app").unwrap(), (1000, 1001));
+        assert_eq!(exec_user(root, "1000").unwrap(), (1000, 1001));
+        // A uid the image does not know runs with gid 0, not its own number.
+        assert_eq!(exec_user(root, "10").unwrap(), (10, 0));
+        assert_eq!(exec_user(root, "10:staff").unwrap(), (10, 50));
+        assert_eq!(exec_user(root, "app:7").unwrap(), (1000, 7));
+        assert_eq!(exec_user(None, "5:6").unwrap(), (5, 6));
+        assert_eq!(
+            exec_user(root, "ghost").unwrap_err(),
+            "unable to find user ghost: no matching entries in passwd file"
+        );
+        assert_eq!(
+            exec_user(root, "app:wheel").unwrap_err(),
+            "unable to find group wheel: no matching entries in group file"
+        );
+        // No passwd at all: a name cannot be found, root included.
+        assert!(exec_user(None, "root").is_err());
     }
 
     #[test]
@@ -212,10 +285,8 @@ mod tests {
     }
 
     #[test]
-    fn names_without_a_filesystem_fail() {
-        let err = resolve_chown("app", None).unwrap_err();
-        assert!(matches!(err, CopyError::UnknownUser { .. }), "{err}");
-        assert!(err.to_string().contains("\"app\""), "{err}");
+    fn names_without_a_filesystem_are_root() {
+        assert_eq!(resolve_chown("app", None).unwrap(), (0, 0));
         assert!(matches!(
             resolve_chown(":1", None).unwrap_err(),
             CopyError::InvalidChown { .. }

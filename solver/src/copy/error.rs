@@ -48,17 +48,6 @@ pub enum CopyError {
         /// The path being resolved.
         path: String,
     },
-    /// Several files copied to a destination that is not a directory (the classic builder's
-    /// check; BuildKit silently overwrites the destination with each file in turn).
-    #[error(
-        "When using {instruction} with more than one source file, the destination must be a directory and end with a / (destination {dest:?})"
-    )]
-    DestinationNotDirectory {
-        /// "COPY" or "ADD".
-        instruction: &'static str,
-        /// The destination as given.
-        dest: String,
-    },
     /// A path component of the destination that exists and is not a directory.
     #[error("mkdir {path}: not a directory")]
     NotADirectory {
@@ -84,22 +73,6 @@ pub enum CopyError {
         spec: String,
         /// What is wrong with it.
         reason: &'static str,
-    },
-    /// A `--chown` user name with no entry in the destination's passwd file.
-    #[error("--chown: unable to find user {name:?} in {file}")]
-    UnknownUser {
-        /// The user name.
-        name: String,
-        /// The file searched, as a path in the image, or a note that there was none.
-        file: String,
-    },
-    /// A `--chown` group name with no entry in the destination's group file.
-    #[error("--chown: unable to find group {name:?} in {file}")]
-    UnknownGroup {
-        /// The group name.
-        name: String,
-        /// The file searched, as a path in the image, or a note that there was none.
-        file: String,
     },
     /// A `--chmod` value that looks numeric but is not an octal mode up to 07777.
     #[error("invalid chmod parameter: '{spec}'. it should be octal string and between 0 and 07777")]

@@ -7,10 +7,10 @@
 //! existing directories and symlinks at the destination and the names `--chown` uses.
 //!
 //! The semantics are BuildKit's (Dockerfile frontend `dispatchCopy`, the file op backend and
-//! fsutil's copier), with two deliberate refusals where BuildKit guesses: a source that
-//! climbs out of its root, or a context symlink that leads out of the context, is an error
-//! naming it; and several files copied to one destination that is not a directory is the
-//! classic builder's error rather than BuildKit's silent overwrite. It knows nothing of
+//! fsutil's copier), with one deliberate refusal where BuildKit guesses: a source that climbs
+//! out of its root, or a context symlink that leads out of the context, is an error naming it.
+//! Several files copied to one destination that is not a directory are copied there one after
+//! the other and the last one stays, as BuildKit does (the classic builder refused). It knows nothing of
 //! Dockerfiles: the caller expands variables, makes the destination absolute against WORKDIR
 //! (keeping a trailing `/`, and turning `.` into `<workdir>/` as BuildKit does), and decides
 //! whether the instruction is ADD.
@@ -40,7 +40,7 @@ use std::path::Path;
 
 pub use chmod::{ChmodSpec, ModeOp, parse_chmod};
 pub use chown::resolve_chown;
-pub(crate) use chown::{passwd_by_uid, supplementary_gids};
+pub(crate) use chown::{exec_user, passwd_by_uid, supplementary_gids};
 pub use error::CopyError;
 pub use source::SourceTree;
 
@@ -139,19 +139,6 @@ pub fn copy(
         .collect();
     let dest = Dest::parse(&spec.dest);
     let mut view = DestView::new(out_root, dest_rootfs);
-    let files = plans
-        .iter()
-        .zip(&unpack)
-        .flat_map(|(plan, unpack)| plan.matches.iter().zip(unpack))
-        .filter(|(m, unpack)| !**unpack && !m.found.meta.is_dir())
-        .count();
-    let total: usize = plans.iter().map(|p| p.matches.len()).sum();
-    if total > 1 && files > 0 && !dest.names_dir && view.resolve(&dest.rel)?.1 != Some(Kind::Dir) {
-        return Err(CopyError::DestinationNotDirectory {
-            instruction: if spec.unpack_archives { "ADD" } else { "COPY" },
-            dest: spec.dest.clone(),
-        });
-    }
     let policy = Policy {
         chown,
         chmod: chmod.as_ref(),
@@ -215,6 +202,29 @@ pub fn write_inline_file(
         times: Times::now(),
     };
     meta::apply(&host, &attrs, false)?;
+    view.finish()
+}
+
+/// WORKDIR's directory: `path` (absolute) and its missing parents, made as BuildKit's
+/// `MkdirAll` makes them — 0755, owned by `chown` resolved in the image (else root), dated
+/// now — with the image's symlinks followed. Directories the image already has are left as
+/// they are, so a WORKDIR that exists adds nothing.
+pub fn make_dir(
+    path: &str,
+    chown: Option<&str>,
+    dest_rootfs: Option<&Path>,
+    out_root: &Path,
+) -> Result<(), CopyError> {
+    let owner = chown
+        .map(|c| resolve_chown(c, dest_rootfs))
+        .transpose()?
+        .unwrap_or((0, 0));
+    let rel = Path::new(path.trim_start_matches('/'));
+    let mut view = DestView::new(out_root, dest_rootfs);
+    if view.resolve(rel)?.1 == Some(Kind::Dir) {
+        return Ok(());
+    }
+    view.mkdir_all(rel, owner)?;
     view.finish()
 }
 

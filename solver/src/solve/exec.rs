@@ -2,7 +2,6 @@
 //! directory, and write that directory as one layer into the content store.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -83,12 +82,10 @@ pub(super) fn run_file_op(
                 .map_err(|e| e.to_string())?;
             }
             FileAction::Mkdir { path, chown } => {
-                mkdir(path, chown.as_deref(), base_rootfs.as_deref(), out)?;
+                copy::make_dir(path, chown.as_deref(), base_rootfs.as_deref(), out)
+                    .map_err(|e| e.to_string())?;
             }
         }
-    }
-    if let Some(base_root) = &base_rootfs {
-        keep_base_dir_metadata(out, base_root)?;
     }
     store_layer(inner, out)
 }
@@ -134,61 +131,4 @@ pub(super) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, 
         .rootfs(&chain.diff_ids, &open)
         .map(Some)
         .map_err(|e| format!("preparing the rootfs: {e}"))
-}
-
-/// WORKDIR: the directory and missing parents, owned by the stage's USER when one is set.
-fn mkdir(path: &str, chown: Option<&str>, base: Option<&Path>, out: &Path) -> Result<(), String> {
-    let (uid, gid) = match chown {
-        Some(spec) => copy::resolve_chown(spec, base).map_err(|e| e.to_string())?,
-        None => (0, 0),
-    };
-    let rel = path.trim_start_matches('/');
-    if rel.is_empty() {
-        return Ok(());
-    }
-    let mut cur = out.to_path_buf();
-    for part in rel.split('/').filter(|p| !p.is_empty()) {
-        cur.push(part);
-        if std::fs::symlink_metadata(&cur).is_err() {
-            std::fs::create_dir(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
-            std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| format!("{}: {e}", cur.display()))?;
-            std::os::unix::fs::lchown(&cur, Some(uid), Some(gid))
-                .map_err(|e| format!("{}: {e}", cur.display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// Directories the diff holds only as parents of what was written keep the mode, owner and
-/// mtime they have in the base, so the layer does not silently change them.
-fn keep_base_dir_metadata(out: &Path, base: &Path) -> Result<(), String> {
-    for entry in walkdir::WalkDir::new(out).min_depth(1) {
-        let entry = entry.map_err(|e| e.to_string())?;
-        if !entry.file_type().is_dir() {
-            continue;
-        }
-        let Ok(rel) = entry.path().strip_prefix(out) else {
-            continue;
-        };
-        let in_base = base.join(rel);
-        let Ok(meta) = std::fs::symlink_metadata(&in_base) else {
-            continue;
-        };
-        if !meta.is_dir() {
-            continue;
-        }
-        let p = entry.path();
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-        std::os::unix::fs::lchown(p, Some(meta.uid()), Some(meta.gid()))
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-        let times = std::fs::FileTimes::new()
-            .set_modified(meta.modified().map_err(|e| e.to_string())?)
-            .set_accessed(meta.accessed().map_err(|e| e.to_string())?);
-        std::fs::File::open(p)
-            .and_then(|f| f.set_times(times))
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    Ok(())
 }

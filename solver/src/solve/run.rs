@@ -98,8 +98,8 @@ pub(super) fn run_exec_op(
     for d in [&upper, &work] {
         fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    let (uid, gid) = resolve_user(inner, base, &exec.user)?;
     let base_rootfs = super::exec::rootfs_of(inner, base)?;
+    let (uid, gid) = crate::copy::exec_user(base_rootfs.as_deref(), &exec.user)?;
     let additional_gids = crate::copy::supplementary_gids(base_rootfs.as_deref(), &exec.user)
         .map_err(|e| format!("USER {}: {e}", exec.user))?;
     let mut env = exec.env.clone();
@@ -199,36 +199,6 @@ fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, String> {
     Ok(dirs)
 }
 
-/// USER `name[:group]` or `uid[:gid]`, names from the base's /etc/passwd and /etc/group.
-fn resolve_user(inner: &Inner, base: &OpResult, user: &str) -> Result<(u32, u32), String> {
-    if user.is_empty() {
-        return Ok((0, 0));
-    }
-    let numeric = user.split(':').all(|p| p.parse::<u32>().is_ok());
-    let rootfs = if numeric {
-        None
-    } else {
-        super::exec::rootfs_of(inner, base)?
-    };
-    // A bare uid takes the group of its passwd entry, or its own number, as Docker does.
-    let spec = match (numeric, user.contains(':')) {
-        (true, false) => {
-            let uid: u32 = user.parse().map_err(|_| format!("bad user {user}"))?;
-            return Ok((
-                uid,
-                uid_group(&super::exec::rootfs_of(inner, base)?, uid).unwrap_or(uid),
-            ));
-        }
-        _ => user,
-    };
-    crate::copy::resolve_chown(spec, rootfs.as_deref()).map_err(|e| format!("USER {user}: {e}"))
-}
-
-fn uid_group(rootfs: &Option<PathBuf>, uid: u32) -> Option<u32> {
-    let entry = crate::copy::passwd_by_uid(rootfs.as_deref(), uid).ok()??;
-    entry.get(3)?.trim().parse().ok()
-}
-
 /// HOME as runc sets it when the environment has none (and so as BuildKit and buildah give
 /// it to RUN): the home of `uid`'s passwd entry in the base, else `/`.
 fn default_home(inner: &Inner, base: &OpResult, uid: u32) -> Result<String, String> {
@@ -287,7 +257,9 @@ fn prepare_mount(
             readonly,
             seed,
         } => {
-            let dir = cache_dir(inner, id);
+            let seed_from = seed.as_ref().map(|(src, _)| inputs[src].key());
+            let dir = cache_dir(inner, &cache_identity(id, seed_from, *mode, *uid, *gid));
+            let (mode, uid, gid) = (mode.unwrap_or(0o755), uid.unwrap_or(0), gid.unwrap_or(0));
             let data = dir.join("data");
             if !data.exists() {
                 let fresh = dir.join(format!("new-{}", std::process::id()));
@@ -299,9 +271,9 @@ fn prepare_mount(
                     }
                     None => fs::create_dir_all(&fresh).map_err(|e| format!("cache {id}: {e}"))?,
                 }
-                fs::set_permissions(&fresh, fs::Permissions::from_mode(*mode))
+                fs::set_permissions(&fresh, fs::Permissions::from_mode(mode))
                     .map_err(|e| format!("cache {id}: {e}"))?;
-                std::os::unix::fs::lchown(&fresh, Some(*uid), Some(*gid))
+                std::os::unix::fs::lchown(&fresh, Some(uid), Some(gid))
                     .map_err(|e| format!("cache {id}: {e}"))?;
                 // Another build may have created it meanwhile: theirs wins.
                 if fs::rename(&fresh, &data).is_err() {
@@ -405,6 +377,32 @@ fn source_root(inner: &Inner, r: &OpResult) -> Result<PathBuf, String> {
         layers => Ok(super::exec::rootfs_of(inner, layers)?
             .unwrap_or_else(|| inner.store.root().join("tmp/empty"))),
     }
+}
+
+/// What tells one cache directory from another, as BuildKit keys them (`id` + ":" + the ID
+/// of the state the cache starts from): the id; the seed's state, when `from=` gives one;
+/// and the directory made for `uid`/`gid`/`mode` when any of them is given — BuildKit makes
+/// it in a state of its own (`setCacheUIDGID`), so `uid=10` and no uid are two caches.
+fn cache_identity(
+    id: &str,
+    seed: Option<&kiln_llb::CacheKey>,
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> String {
+    let mut key = id.to_owned();
+    if let Some(seed) = seed {
+        key.push_str(&format!("\0from={}", seed.0));
+    }
+    if mode.is_some() || uid.is_some() || gid.is_some() {
+        key.push_str(&format!(
+            "\0mkdir={:o},{},{}",
+            mode.unwrap_or(0o755),
+            uid.unwrap_or(0),
+            gid.unwrap_or(0)
+        ));
+    }
+    key
 }
 
 fn cache_dir(inner: &Inner, id: &str) -> PathBuf {

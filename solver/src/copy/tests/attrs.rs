@@ -92,12 +92,12 @@ fn chown_by_name_reads_the_destination() {
     run(&spec, &ctx, Some(&rootfs), &out).unwrap();
     let b = lstat(&out, "b");
     assert_eq!((b.uid(), b.gid()), (1500, 33));
+    // A name the image lacks is 0:0, as BuildKit's readUser leaves it.
     spec.chown = Some("ghost".into());
-    let err = run(&spec, &ctx, Some(&rootfs), &out).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "--chown: unable to find user \"ghost\" in /etc/passwd"
-    );
+    spec.dest = "/c".into();
+    run(&spec, &ctx, Some(&rootfs), &out).unwrap();
+    let c = lstat(&out, "c");
+    assert_eq!((c.uid(), c.gid()), (0, 0));
 }
 
 #[test]
@@ -146,4 +146,21 @@ fn chmod_symbolic_works_from_each_mode() {
         err.to_string(),
         "invalid chmod parameter: 'u+z': invalid syntax"
     );
+}
+
+#[test]
+fn nested_existing_directories_take_the_source_metadata() {
+    // fsutil's copier overwrites the metadata of directories that already exist below the
+    // copy's top (overwriteTargetMetadata), not of the top itself.
+    let (ctx, out, rootfs) = (
+        Scratch::new("nested-ctx"),
+        Scratch::new("nested-out"),
+        Scratch::new("nested-rootfs"),
+    );
+    ctx.file("existing/etc/f", "x");
+    ctx.chmod("existing/etc", 0o555);
+    rootfs.file("etc/passwd", "root");
+    rootfs.chmod("etc", 0o755);
+    run(&spec(&["existing/"], "/"), &ctx, Some(&rootfs), &out).unwrap();
+    assert_eq!(lstat(&out, "etc").mode() & 0o7777, 0o555);
 }

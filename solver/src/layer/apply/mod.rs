@@ -74,7 +74,7 @@ pub(crate) struct ApplyOptions {
 pub(crate) struct Applied {
     /// sha256 of the uncompressed stream: the layer's diff_id.
     pub(crate) diff_id: Digest,
-    /// Entries written (whiteouts and the root entry included).
+    /// Entries read (whiteouts and a skipped root entry included).
     pub(crate) entries: u64,
 }
 
@@ -152,7 +152,9 @@ impl Applier {
         let name = entry.display_name();
         let parts = names::clean(&entry.name, &name)?;
         let Some((last, parents)) = parts.split_last() else {
-            return self.root_entry(entry, name);
+            // `./`, `/` or an empty name: the destination itself, which containerd (layers)
+            // and Docker's Untar (ADD) skip whatever its type, its metadata included.
+            return Ok(());
         };
         if self.opts.whiteouts != WhiteoutMode::Keep && last.starts_with(whiteout::PREFIX) {
             return self.whiteout(parents, last, &name);
@@ -221,33 +223,6 @@ impl Applier {
             Owners::Fixed(uid, gid) => Some((uid.into(), gid.into())),
             Owners::Caller => None,
         }
-    }
-
-    /// `./` or `/` itself: its metadata goes to `dest`, as tar does.
-    fn root_entry(&mut self, entry: &Entry, name: String) -> Result<(), LayerError> {
-        if entry.kind != Kind::Directory {
-            return Err(LayerError::UnsafePath {
-                entry: name,
-                reason: "a non-directory entry names the destination itself",
-            });
-        }
-        let owner = self.owner(entry);
-        create::directory(&self.dest, owner, &entry.xattrs).map_err(|source| {
-            LayerError::Extract {
-                entry: name.clone(),
-                path: self.dest.clone(),
-                source,
-            }
-        })?;
-        let (atime, mtime) = times(entry);
-        self.dirs.push(DeferredDir {
-            entry: name,
-            path: self.dest.clone(),
-            mode: entry.mode,
-            atime,
-            mtime,
-        });
-        Ok(())
     }
 
     /// Resolves a directory under `dest`, remembering the directories it had to create.

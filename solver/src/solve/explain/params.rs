@@ -109,10 +109,11 @@ fn mount(m: &ExecMount, name: &dyn Fn(OpId) -> String) -> String {
             readonly,
             seed,
         } => {
-            let mut s = format!(
-                "type=cache,id={id},target={target},sharing={sharing:?},mode={mode:o},uid={uid},gid={gid},{}",
-                if *readonly { "ro" } else { "rw" }
-            );
+            let mut s = format!("type=cache,id={id},target={target},sharing={sharing:?}");
+            opt_field(&mut s, "mode", mode.map(|m| format!("{m:o}")).as_deref());
+            opt_field(&mut s, "uid", uid.map(|u| u.to_string()).as_deref());
+            opt_field(&mut s, "gid", gid.map(|g| g.to_string()).as_deref());
+            s.push_str(if *readonly { ",ro" } else { ",rw" });
             if let Some((from, path)) = seed {
                 s.push_str(&format!(",from={},source={path}", name(*from)));
             }
