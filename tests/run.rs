@@ -214,6 +214,43 @@ fn mounts_bind_cache_tmpfs_secret() {
     );
 }
 
+/// A stage's absolute symlinks lead inside that stage's filesystem wherever a step reads
+/// through them: COPY --from sources (buildah-bud's symlink fixtures), bind-mount sources (the
+/// host's `/etc` must never be what gets mounted) and cache-mount seeds (`from=` with and
+/// without `source=`, whose cache directory did not exist yet).
+#[test]
+fn symlinked_sources_resolve_inside_their_stage() {
+    let t = Tmp::new("run-symlinked-sources");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox AS builder
+             RUN mkdir -p /my/data /etc/kiln-probe && touch /my/data/myexe && ln -s /my/data /data                  && echo symlink-test > /bin/myexe.1 && ln -s /bin/myexe.1 /bin/myexe                  && echo stage > /etc/kiln-probe/where && ln -s /etc /etc-link
+             FROM busybox
+             COPY --from=builder /data /data
+             COPY --from=builder /bin/myexe /bin/
+             RUN --mount=type=bind,from=builder,source=/etc-link,target=/m cat /m/kiln-probe/where > /bound
+             RUN --mount=type=cache,from=builder,target=/c ls /c/my/data > /seeded-root
+             RUN --mount=type=cache,id=sub,from=builder,source=/data,target=/c ls /c > /seeded-sub
+",
+        )],
+    );
+    let out = t.join("out");
+    build_local(&root, &ctx, &out, &[]).ok();
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    assert!(out.join("data").is_dir() && !out.join("data").is_symlink());
+    assert!(out.join("data/myexe").is_file());
+    assert_eq!(read("bin/myexe"), "symlink-test\n");
+    assert!(!out.join("bin/myexe").is_symlink());
+    assert_eq!(read("bound"), "stage\n");
+    assert_eq!(read("seeded-root"), "myexe\n");
+    assert_eq!(read("seeded-sub"), "myexe\n");
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {

@@ -12,6 +12,7 @@ use oci_spec::image::Digest;
 use sha2::{Digest as _, Sha256};
 
 use super::dockerignore::{PatternMatcher, read_ignore_file};
+use crate::fsutil::root_path;
 use crate::store::MetaDb;
 
 /// Why a context could not be read or hashed.
@@ -203,15 +204,14 @@ impl Context {
     }
 
     fn collect(&self, prefix: &str, out: &mut Vec<Entry>) -> Result<(), ContextError> {
-        let start = if prefix.is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(prefix)
-        };
-        if fs::symlink_metadata(&start).is_err() {
-            // Missing sources are the copy's error to report, with the instruction's location.
+        // The copy follows symlinks inside the root (an image's `/data -> /my/data` means
+        // `<root>/my/data`, never the host's), so the walk starts where the prefix leads.
+        // Missing or unresolvable sources are the copy's error to report, with the
+        // instruction's location.
+        let Ok(Some(resolved)) = root_path::resolve_path(&self.root, Path::new(prefix)) else {
             return Ok(());
-        }
+        };
+        let start = self.root.join(resolved);
         let mut walk = walkdir::WalkDir::new(&start)
             .follow_links(false)
             .sort_by_file_name()

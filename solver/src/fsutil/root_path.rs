@@ -149,6 +149,73 @@ where
     Ok(Some(resolved))
 }
 
+/// Resolves `rel` (a path relative to `root`) to where it leads inside `root`, following the
+/// symlinks of every component and of the last one too: the path a copy reads when BuildKit
+/// follows its source (`FollowSymlinks`). `None` when it does not exist; the result is never a
+/// symlink, so a walk starting there cannot leave the root through it.
+pub(crate) fn resolve_path(root: &Path, rel: &Path) -> Result<Option<PathBuf>, RootPathError> {
+    let mut wanted = clamp_clean(rel);
+    for _ in 0..=MAX_SYMLINK_HOPS {
+        let (dirs, last) = match wanted.file_name() {
+            Some(name) => (
+                wanted.parent().unwrap_or(Path::new("")),
+                name.to_os_string(),
+            ),
+            None => return Ok(Some(PathBuf::new())),
+        };
+        let Some(dir) = resolve_dir(
+            root,
+            dirs.components().map(Component::as_os_str),
+            Missing::Stop,
+        )?
+        else {
+            return Ok(None);
+        };
+        let candidate = dir.abs.join(&last);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target =
+                    std::fs::read_link(&candidate).map_err(|source| RootPathError::Io {
+                        path: candidate.clone(),
+                        source,
+                    })?;
+                // An absolute target starts again at the root; a relative one from the link's dir.
+                wanted = clamp_clean(&if target.is_absolute() {
+                    target
+                } else {
+                    dir.rel.join(target)
+                });
+            }
+            Ok(_) => return Ok(Some(dir.rel.join(last))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(RootPathError::Io {
+                    path: candidate,
+                    source,
+                });
+            }
+        }
+    }
+    Err(RootPathError::TooManyLinks {
+        path: root.join(rel),
+    })
+}
+
+/// `path` with `.` dropped and `..` applied lexically, clamped at the root as `/..` is.
+fn clamp_clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
 /// Splits a path as an archive or a Dockerfile writes it into clean components: a leading `/`
 /// and `./`, empty and `.` components dropped, `..` applied; `None` when `..` would climb
 /// above the start.
@@ -222,6 +289,22 @@ mod tests {
             Err(RootPathError::TooManyLinks { .. })
         ));
         std::fs::write(r.join("file"), b"").unwrap();
+        std::os::unix::fs::symlink("/var/run/lock", r.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../file", r.join("run/rel")).unwrap();
+        let p = |s: &str| resolve_path(r, Path::new(s)).unwrap();
+        assert_eq!(
+            p("abs"),
+            Some(PathBuf::from("run/lock")),
+            "absolute target stays inside"
+        );
+        assert_eq!(p("var/run/rel"), Some(PathBuf::from("file")));
+        assert_eq!(p("var/nope"), None);
+        assert_eq!(p(""), Some(PathBuf::new()));
+        assert_eq!(p("run/lock/../../../file"), Some(PathBuf::from("file")));
+        assert!(matches!(
+            resolve_path(r, Path::new("loop")),
+            Err(RootPathError::TooManyLinks { .. })
+        ));
         assert!(matches!(
             resolve_dir(r, ["file", "x"], Missing::Create),
             Err(RootPathError::NotADirectory { .. })

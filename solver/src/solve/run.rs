@@ -229,10 +229,8 @@ fn prepare_mount(
             readonly,
         } => {
             let root = source_root(inner, &inputs[source])?;
-            let path = root.join(selector.trim_start_matches('/'));
-            if fs::symlink_metadata(&path).is_err() {
-                return Err(format!("bind mount source {selector}: not found"));
-            }
+            let path = inside_root(&root, selector)
+                .ok_or_else(|| format!("bind mount source {selector}: not found"))?;
             let source = if *readonly {
                 path
             } else {
@@ -262,12 +260,15 @@ fn prepare_mount(
             let (mode, uid, gid) = (mode.unwrap_or(0o755), uid.unwrap_or(0), gid.unwrap_or(0));
             let data = dir.join("data");
             if !data.exists() {
+                fs::create_dir_all(&dir).map_err(|e| format!("cache {id}: {e}"))?;
                 let fresh = dir.join(format!("new-{}", std::process::id()));
                 let _ = fs::remove_dir_all(&fresh);
                 match seed {
                     Some((src, path)) => {
                         let root = source_root(inner, &inputs[src])?;
-                        copy_tree(&root.join(path.trim_start_matches('/')), &fresh)?;
+                        let from = inside_root(&root, path)
+                            .ok_or_else(|| format!("cache {id}: source {path}: not found"))?;
+                        copy_tree(&from, &fresh)?;
                     }
                     None => fs::create_dir_all(&fresh).map_err(|e| format!("cache {id}: {e}"))?,
                 }
@@ -443,6 +444,15 @@ fn write_private(path: &Path, data: &[u8], mode: u32, uid: u32, gid: u32) -> Res
     fs::write(path, data).map_err(err)?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(err)?;
     std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(err)
+}
+
+/// Where `path` of a mount source leads inside `root`, its symlinks resolved there (an image's
+/// `/data -> /etc` is the image's `/etc`: binding the link itself would let mount(2) follow it
+/// on the host). `None` when it does not exist.
+fn inside_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let rel = crate::fsutil::root_path::resolve_path(root, Path::new(path.trim_start_matches('/')))
+        .ok()??;
+    Some(root.join(rel))
 }
 
 /// Copies a tree keeping modes, owners and symlinks (for rw binds and private caches).

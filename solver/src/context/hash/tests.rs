@@ -120,3 +120,19 @@ fn owners_count_only_when_asked() {
     assert_eq!(c.checksum(&all(), &db).unwrap(), plain);
     assert_ne!(c.checksum_with_owners(&all(), &db).unwrap(), owned);
 }
+
+#[test]
+fn a_symlinked_source_is_followed_inside_the_root() {
+    // An image's `/data -> /src` (absolute, as `ln -s` writes it in a RUN) points into the
+    // stage's rootfs, not at the host's `/src`.
+    let (_t, ctx, db) = setup();
+    std::os::unix::fs::symlink("/src", ctx.join("data")).unwrap();
+    std::os::unix::fs::symlink("/src/a.txt", ctx.join("file-link")).unwrap();
+    let c = Context::open(&ctx, None).unwrap();
+    let via_link = c.checksum(&["data".to_owned()], &db).unwrap();
+    assert_eq!(via_link, c.checksum(&["src".to_owned()], &db).unwrap());
+    let file = c.checksum(&["file-link".to_owned()], &db).unwrap();
+    fs::write(ctx.join("src/a.txt"), "changed").unwrap();
+    assert_ne!(c.checksum(&["data".to_owned()], &db).unwrap(), via_link);
+    assert_ne!(c.checksum(&["file-link".to_owned()], &db).unwrap(), file);
+}
