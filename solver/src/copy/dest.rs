@@ -18,7 +18,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::error::CopyError;
-use super::meta::{self, Attrs, Times};
+use super::meta::{self, Attrs, NewDir, Times};
 use super::path::rooted;
 use super::source::{MAX_LINKS, is_absent};
 
@@ -145,22 +145,22 @@ impl<'a> DestView<'a> {
         Ok((path, kind))
     }
 
-    /// `MkdirAll` inside the image: follows symlinks, creates what is missing (0755, owned
-    /// by `owner`), and recreates lower-only directories in the upper. Returns the resolved
+    /// `MkdirAll` inside the image: follows symlinks, creates what is missing (as `new`
+    /// says), and recreates lower-only directories in the upper. Returns the resolved
     /// directory and its state.
     pub(super) fn mkdir_all(
         &mut self,
         rel: &Path,
-        owner: (u32, u32),
+        new: NewDir,
     ) -> Result<(PathBuf, DirState), CopyError> {
-        let (path, _, state) = self.walk(rel, Some(owner))?;
+        let (path, _, state) = self.walk(rel, Some(new))?;
         Ok((path, state))
     }
 
     fn walk(
         &mut self,
         rel: &Path,
-        create: Option<(u32, u32)>,
+        create: Option<NewDir>,
     ) -> Result<(PathBuf, Option<Kind>, DirState), CopyError> {
         let mut pending: VecDeque<OsString> =
             rel.components().map(|c| c.as_os_str().to_owned()).collect();
@@ -216,8 +216,8 @@ impl<'a> DestView<'a> {
                     kind = Some(other.kind);
                 }
                 None => match create {
-                    Some(owner) => {
-                        self.create_dir(&candidate, owner)?;
+                    Some(new) => {
+                        self.create_dir(&candidate, new)?;
                         state = DirState::child(None);
                         current = candidate;
                         kind = Some(Kind::Dir);
@@ -233,17 +233,18 @@ impl<'a> DestView<'a> {
         Ok((current, kind, state))
     }
 
-    /// A new directory, as BuildKit's `MkdirAll` makes it: 0755, `owner`, the time now.
-    fn create_dir(&mut self, rel: &Path, owner: (u32, u32)) -> Result<(), CopyError> {
+    /// A new directory, as BuildKit's `MkdirAll` makes it: `new`'s owner and mode, the time
+    /// now.
+    fn create_dir(&mut self, rel: &Path, new: NewDir) -> Result<(), CopyError> {
         let path = self.upper.join(rel);
         DirBuilder::new()
             .mode(0o755)
             .create(&path)
             .map_err(CopyError::io("mkdir", &path))?;
         let attrs = Attrs {
-            uid: owner.0,
-            gid: owner.1,
-            mode: 0o755,
+            uid: new.uid,
+            gid: new.gid,
+            mode: new.mode,
             times: Times::now(),
         };
         meta::set_owner_mode(&path, &attrs, false)

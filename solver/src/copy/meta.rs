@@ -96,10 +96,31 @@ impl Policy<'_> {
         }
     }
 
-    /// The owner of directories BuildKit creates on the way (`MkdirAll`): the `--chown`
-    /// user, else root.
-    pub(super) fn new_dir_owner(&self) -> (u32, u32) {
-        self.chown.unwrap_or((0, 0))
+    /// How directories created on the way are made.
+    pub(super) fn new_dir(&self) -> NewDir {
+        NewDir::new(self.chown, self.chmod)
+    }
+}
+
+/// How BuildKit's `MkdirAll` makes the directories a copy creates on the way: owned by the
+/// `--chown` user (else root), with an octal `--chmod` as their mode (fsutil's `Copy` passes
+/// `CopyInfo.Mode` as MkdirAll's perm; a symbolic one leaves 0755).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NewDir {
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    pub(super) mode: u32,
+}
+
+impl NewDir {
+    /// For a copy with these `--chown` and `--chmod`.
+    pub(super) fn new(chown: Option<(u32, u32)>, chmod: Option<&ChmodSpec>) -> Self {
+        let (uid, gid) = chown.unwrap_or((0, 0));
+        let mode = match chmod {
+            Some(ChmodSpec::Octal(mode)) => *mode,
+            _ => 0o755,
+        };
+        NewDir { uid, gid, mode }
     }
 }
 

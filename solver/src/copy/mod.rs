@@ -46,7 +46,7 @@ pub use source::SourceTree;
 
 use crate::context::dockerignore::PatternMatcher;
 use dest::{DestView, Kind};
-use meta::{Attrs, Policy, Times};
+use meta::{Attrs, NewDir, Policy, Times};
 use place::Dest;
 use tree::Filters;
 
@@ -178,11 +178,11 @@ pub fn write_inline_file(
     let chmod = chmod.map(parse_chmod).transpose()?;
     let dest = Dest::parse(dest);
     let mut view = DestView::new(out_root, dest_rootfs);
-    let dir_owner = owner.unwrap_or((0, 0));
-    place::prepare(&mut view, &dest, dir_owner)?;
+    let new_dir = NewDir::new(owner, chmod.as_ref());
+    place::prepare(&mut view, &dest, new_dir)?;
     let (resolved, kind) = view.resolve(&dest.rel)?;
     let (parent, state, file_name) =
-        place::file_slot(&mut view, &resolved, kind, OsStr::new(name), dir_owner)?;
+        place::file_slot(&mut view, &resolved, kind, OsStr::new(name), new_dir)?;
     tree::prepare_target(&view, &parent, state, &file_name)?;
     let host = view.upper_path(&parent.join(&file_name));
     let mut file = OpenOptions::new()
@@ -224,7 +224,7 @@ pub fn make_dir(
     if view.resolve(rel)?.1 == Some(Kind::Dir) {
         return Ok(());
     }
-    view.mkdir_all(rel, owner)?;
+    view.mkdir_all(rel, NewDir::new(Some(owner), None))?;
     view.finish()
 }
 

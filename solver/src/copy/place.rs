@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::CopyStats;
 use super::dest::{DestView, DirState, Kind};
 use super::error::CopyError;
-use super::meta::Policy;
+use super::meta::{NewDir, Policy};
 use super::path::{dest_components, names_directory, rel_path, rooted};
 use super::source::{Match, SourceTree};
 use super::tree::{Copier, Filters};
@@ -37,16 +37,12 @@ impl Dest {
 }
 
 /// Creates the destination directory, or the destination's parent (BuildKit's
-/// `ensureDstPath`), with new directories owned by `owner`.
-pub(super) fn prepare(
-    view: &mut DestView<'_>,
-    dest: &Dest,
-    owner: (u32, u32),
-) -> Result<(), CopyError> {
+/// `ensureDstPath`), new directories made as `new` says.
+pub(super) fn prepare(view: &mut DestView<'_>, dest: &Dest, new: NewDir) -> Result<(), CopyError> {
     if dest.names_dir {
-        view.mkdir_all(&dest.rel, owner)?;
+        view.mkdir_all(&dest.rel, new)?;
     } else if let Some(parent) = dest.rel.parent() {
-        view.mkdir_all(parent, owner)?;
+        view.mkdir_all(parent, new)?;
     }
     Ok(())
 }
@@ -61,8 +57,8 @@ pub(super) fn copy_match(
     filters: Filters<'_>,
     stats: &mut CopyStats,
 ) -> Result<(), CopyError> {
-    let owner = policy.new_dir_owner();
-    prepare(view, dest, owner)?;
+    let new = policy.new_dir();
+    prepare(view, dest, new)?;
     let (resolved, kind) = view.resolve(&dest.rel)?;
     if found.found.meta.is_dir() {
         if kind.is_some_and(|k| k != Kind::Dir) {
@@ -70,7 +66,7 @@ pub(super) fn copy_match(
                 path: rooted(&resolved),
             });
         }
-        let (dir, state) = view.mkdir_all(&resolved, owner)?;
+        let (dir, state) = view.mkdir_all(&resolved, new)?;
         return Copier::new(tree, view, policy, filters, stats).copy_contents(
             &found.found,
             &dir,
@@ -87,7 +83,7 @@ pub(super) fn copy_match(
     } else {
         found.name.clone()
     };
-    let (parent, state, name) = file_slot(view, &resolved, kind, &name, owner)?;
+    let (parent, state, name) = file_slot(view, &resolved, kind, &name, new)?;
     Copier::new(tree, view, policy, filters, stats).copy_single(&found.found, &parent, state, &name)
 }
 
@@ -98,17 +94,17 @@ pub(super) fn file_slot(
     resolved: &Path,
     kind: Option<Kind>,
     name: &OsStr,
-    owner: (u32, u32),
+    new: NewDir,
 ) -> Result<(PathBuf, DirState, OsString), CopyError> {
     if kind == Some(Kind::Dir) {
-        let (dir, state) = view.mkdir_all(resolved, owner)?;
+        let (dir, state) = view.mkdir_all(resolved, new)?;
         return Ok((dir, state, name.to_owned()));
     }
     let parent = resolved.parent().unwrap_or(Path::new(""));
     let file_name = resolved
         .file_name()
         .map_or_else(|| name.to_owned(), OsStr::to_owned);
-    let (dir, state) = view.mkdir_all(parent, owner)?;
+    let (dir, state) = view.mkdir_all(parent, new)?;
     Ok((dir, state, file_name))
 }
 
@@ -120,7 +116,7 @@ pub(super) fn unpack(
     policy: Policy<'_>,
     stats: &mut CopyStats,
 ) -> Result<(), CopyError> {
-    let (dir, _) = view.mkdir_all(&dest.rel, policy.new_dir_owner())?;
+    let (dir, _) = view.mkdir_all(&dest.rel, policy.new_dir())?;
     let archive = &found.found.abs;
     let file = std::fs::File::open(archive).map_err(CopyError::io("open", archive))?;
     // Owners from the archive unless --chown says otherwise; whiteout names are plain files.

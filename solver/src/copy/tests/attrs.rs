@@ -111,10 +111,44 @@ fn chmod_octal_applies_to_files_and_directories_copied() {
     assert_eq!(
         listing(&out),
         [
-            "app dir 755 0:0",
+            // Made by MkdirAll with the copy's mode before the contents go in (fsutil's
+            // prepareTargetDir), and not restamped since the copy did not create it.
+            "app dir 751 0:0",
             "app/a file 751 0:0",
             "app/sub dir 751 0:0",
             "app/sub/b file 751 0:0",
+        ]
+    );
+}
+
+/// BuildKit's testCopyChmod: parents a copy creates take an octal --chmod as their mode
+/// (`COPY --chmod=770 foo /parent/sub/foo` makes `/parent/sub` 0770); a symbolic one leaves
+/// them 0755, and parents that exist are untouched.
+#[test]
+fn chmod_octal_is_the_mode_of_parents_made_on_the_way() {
+    let (ctx, out) = (Scratch::new("chp-ctx"), Scratch::new("chp-out"));
+    ctx.file("foo", "f");
+    let mut spec = spec(&["foo"], "/parent/foo");
+    spec.chmod = Some("777".into());
+    run(&spec, &ctx, None, &out).unwrap();
+    let mut spec2 = spec.clone();
+    spec2.dest = "/parent/sub/foo".into();
+    spec2.chmod = Some("770".into());
+    run(&spec2, &ctx, None, &out).unwrap();
+    let mut spec3 = spec.clone();
+    spec3.dest = "/sym/bolic/foo".into();
+    spec3.chmod = Some("go-w".into());
+    run(&spec3, &ctx, None, &out).unwrap();
+    assert_eq!(
+        listing(&out),
+        [
+            "parent dir 777 0:0",
+            "parent/foo file 777 0:0",
+            "parent/sub dir 770 0:0",
+            "parent/sub/foo file 770 0:0",
+            "sym dir 755 0:0",
+            "sym/bolic dir 755 0:0",
+            "sym/bolic/foo file 644 0:0",
         ]
     );
 }
