@@ -303,7 +303,8 @@ impl<'a> Context<'a> {
             .flat_map(|a| a.args.iter().map(move |p| (p, a.span)))
             .collect();
         let decls: Vec<ArgDecl> = pairs.iter().map(|(p, _)| decl(p)).collect();
-        let global = GlobalScope::new(&decls, opts, &lexer).map_err(|(i, e)| {
+        let last_stage = graph.stages.last().and_then(|s| s.name.as_deref());
+        let global = GlobalScope::new(&decls, opts, &lexer, last_stage).map_err(|(i, e)| {
             Diagnostic::error(e.to_string(), pairs.get(i).map(|p| p.1).unwrap_or_default())
         })?;
         let mut global_args = BTreeMap::new();
@@ -316,7 +317,7 @@ impl<'a> Context<'a> {
             let value = match (opts.build_args.get(&p.key), &p.value) {
                 (Some(v), _) => Some(v.clone()),
                 (None, Some(default)) => {
-                    let before = GlobalScope::new(&decls[..i], opts, &lexer)
+                    let before = GlobalScope::new(&decls[..i], opts, &lexer, last_stage)
                         .map_err(|(_, e)| Diagnostic::error(e.to_string(), *span))?;
                     let x = lexer
                         .process_word_with_matches(default, &before)

@@ -13,18 +13,15 @@ use std::collections::BTreeMap;
 
 use crate::shell::{Env, Lexer, ShellError};
 
-/// The proxy variables BuildKit passes to RUN without an ARG declaration.
-pub const PROXY_ARGS: [&str; 10] = [
+/// The proxy variables BuildKit passes to RUN without an ARG declaration: a build arg named
+/// like one of these in any case sets both the upper- and the lower-case variable
+/// (`proxyEnvFromBuildArgs` matches with EqualFold, `proxyEnvList` writes both).
+pub const PROXY_ARGS: [&str; 5] = [
     "HTTP_PROXY",
-    "http_proxy",
     "HTTPS_PROXY",
-    "https_proxy",
     "FTP_PROXY",
-    "ftp_proxy",
     "NO_PROXY",
-    "no_proxy",
     "ALL_PROXY",
-    "all_proxy",
 ];
 
 /// An OCI platform (`os/arch[/variant]`): the one kiln-llb defines.
@@ -63,6 +60,26 @@ impl Default for BuildOptions {
 }
 
 impl BuildOptions {
+    /// The predefined ARGs in BuildKit's names (`defaultArgs`): the platforms, and
+    /// `TARGETSTAGE`, the stage being built (`--target`, else the last stage's name, else
+    /// `default`). A `--build-arg` of the same name overrides each, as in BuildKit.
+    pub fn builtin_args(&self, last_stage: Option<&str>) -> Vec<(String, String)> {
+        let target = self
+            .target
+            .as_deref()
+            .or(last_stage)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("default");
+        let mut args = self.platform_args();
+        args.push(("TARGETSTAGE".to_owned(), target.to_owned()));
+        for (k, v) in &mut args {
+            if let Some(given) = self.build_args.get(k.as_str()) {
+                v.clone_from(given);
+            }
+        }
+        args
+    }
+
     /// The predefined platform ARGs in BuildKit's names.
     pub fn platform_args(&self) -> Vec<(String, String)> {
         let t = &self.target_platform;
@@ -101,15 +118,17 @@ pub struct GlobalScope {
 
 impl GlobalScope {
     /// Evaluates the global ARGs in order: each default is expanded with the ones before it,
-    /// and `--build-arg` overrides it.
+    /// and `--build-arg` overrides it. `last_stage` is the name of the Dockerfile's last
+    /// stage (for `TARGETSTAGE`).
     pub fn new(
         decls: &[ArgDecl],
         opts: &BuildOptions,
         lexer: &Lexer,
+        last_stage: Option<&str>,
     ) -> Result<Self, (usize, ShellError)> {
         let mut scope = GlobalScope {
             values: opts
-                .platform_args()
+                .builtin_args(last_stage)
                 .into_iter()
                 .map(|(k, v)| (k, Some(v)))
                 .collect(),
@@ -211,11 +230,22 @@ impl StageScope {
                 push(k, v);
             }
         }
-        for p in PROXY_ARGS {
-            if let Some(v) = opts.build_args.get(p)
-                && !self.args.iter().any(|(k, _)| k == p)
-            {
-                push(p, v);
+        for proxy in PROXY_ARGS {
+            // BuildKit walks the build args in sorted order, so the last match wins.
+            let Some(value) = opts
+                .build_args
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(proxy))
+                .map(|(_, v)| v)
+                .next_back()
+            else {
+                continue;
+            };
+            // Appended after the step's own variables, which the process sees first.
+            for name in [proxy.to_owned(), proxy.to_ascii_lowercase()] {
+                if !self.args.iter().any(|(k, v)| *k == name && v.is_some()) {
+                    push(&name, value);
+                }
             }
         }
         for (k, v) in &self.env {
@@ -261,6 +291,7 @@ mod tests {
             ],
             &opts,
             &lex,
+            None,
         )
         .unwrap();
         assert_eq!(g.value("B"), Some("12"));
@@ -270,6 +301,7 @@ mod tests {
             &[decl("A", Some("1")), decl("B", Some("${A}2"))],
             &opts,
             &lex,
+            None,
         )
         .unwrap();
         assert_eq!(g.value("B"), Some("x2"));
@@ -282,7 +314,7 @@ mod tests {
             target_platform: Platform::parse("linux/arm/v7").unwrap(),
             ..BuildOptions::default()
         };
-        let g = GlobalScope::new(&[], &opts, &lex).unwrap();
+        let g = GlobalScope::new(&[], &opts, &lex, None).unwrap();
         assert_eq!(g.value("TARGETPLATFORM"), Some("linux/arm/v7"));
         let mut s = StageScope::default();
         assert_eq!(s.get("TARGETARCH"), None);
@@ -295,7 +327,7 @@ mod tests {
     fn global_arg_needs_redeclaration_inside_a_stage() {
         let lex = Lexer::new('\\');
         let opts = BuildOptions::default();
-        let g = GlobalScope::new(&[decl("V", Some("1.0"))], &opts, &lex).unwrap();
+        let g = GlobalScope::new(&[decl("V", Some("1.0"))], &opts, &lex, None).unwrap();
         let mut s = StageScope::default();
         assert_eq!(lex.process_word("v$V", &s).unwrap(), "v");
         s.declare_arg(&decl("V", None), &g, &opts, &lex).unwrap();
@@ -324,11 +356,37 @@ mod tests {
         opts.build_args
             .insert("HTTP_PROXY".into(), "http://p:3128".into());
         opts.build_args.insert("UNDECLARED".into(), "x".into());
+        opts.build_args.insert("no_proxy".into(), "npvalue".into());
         let s = StageScope::default();
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        // BuildKit's testBuiltinArgs: `--build-arg http_proxy=…` is seen as $HTTP_PROXY too.
         assert_eq!(
             s.run_env(&opts),
-            [("HTTP_PROXY".to_owned(), "http://p:3128".to_owned())]
+            [
+                pair("HTTP_PROXY", "http://p:3128"),
+                pair("http_proxy", "http://p:3128"),
+                pair("NO_PROXY", "npvalue"),
+                pair("no_proxy", "npvalue"),
+            ]
         );
         assert_eq!(s.get("HTTP_PROXY"), None);
+    }
+
+    #[test]
+    fn targetstage_is_the_target_else_the_last_stage_else_default() {
+        let lex = Lexer::new('\\');
+        let mut opts = BuildOptions::default();
+        let stage = |opts: &BuildOptions, last: Option<&str>| {
+            GlobalScope::new(&[], opts, &lex, last)
+                .unwrap()
+                .value("TARGETSTAGE")
+                .map(str::to_owned)
+        };
+        assert_eq!(stage(&opts, None).as_deref(), Some("default"));
+        assert_eq!(stage(&opts, Some("final")).as_deref(), Some("final"));
+        opts.target = Some("foo".into());
+        assert_eq!(stage(&opts, Some("final")).as_deref(), Some("foo"));
+        opts.build_args.insert("TARGETSTAGE".into(), "given".into());
+        assert_eq!(stage(&opts, Some("final")).as_deref(), Some("given"));
     }
 }

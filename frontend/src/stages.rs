@@ -1,7 +1,8 @@
 //! The stage graph: instructions grouped into stages, global ARGs evaluated, FROM lines and
 //! stage references (`FROM <stage>`, `COPY --from`, `RUN --mount from=`) resolved, ENV/ARG
 //! scope tracked through every stage, `--target` selection and the order stages must run in.
-//! Unknown targets and stage indexes, duplicate stage names and cycles are errors.
+//! Unknown targets and stage indexes, references to stages not yet defined and cycles are errors;
+//! a name used twice means its last stage, as in BuildKit.
 
 use std::collections::BTreeSet;
 
@@ -138,11 +139,11 @@ pub fn resolve_typed(
         })
         .collect();
     let only: Vec<ArgDecl> = decls.iter().map(|(d, _)| d.clone()).collect();
-    let global = GlobalScope::new(&only, opts, &lexer).map_err(|(i, e)| {
+    let last_stage = raw.last().and_then(|(f, _)| f.name.as_deref());
+    let global = GlobalScope::new(&only, opts, &lexer, last_stage).map_err(|(i, e)| {
         Diagnostic::error(e.to_string(), decls.get(i).map(|d| d.1).unwrap_or_default())
     })?;
 
-    check_names(&raw)?;
     let names: Vec<Option<String>> = raw.iter().map(|(f, _)| f.name.clone()).collect();
     let mut stages: Vec<Stage> = Vec::with_capacity(raw.len());
     for (index, (from, instructions)) in raw.into_iter().enumerate() {
@@ -158,7 +159,6 @@ pub fn resolve_typed(
         )?;
         stages.push(stage);
     }
-    check_cycles(&stages)?;
     let target = select_target(&stages, opts.target.as_deref())?;
     let order = build_order(&stages, target);
     Ok(StageGraph {
@@ -169,29 +169,14 @@ pub fn resolve_typed(
     })
 }
 
-fn check_names(raw: &[(FromInstruction, Vec<Instruction>)]) -> Result<(), Diagnostic> {
-    let mut seen: Vec<&str> = Vec::new();
-    for (from, _) in raw {
-        if let Some(name) = &from.name {
-            if seen.contains(&name.as_str()) {
-                return Err(Diagnostic::error(
-                    format!("duplicate stage name {name:?}"),
-                    from.name_span.unwrap_or(from.span),
-                )
-                .with_hint("give every stage a unique name after AS"));
-            }
-            seen.push(name);
-        }
-    }
-    Ok(())
-}
-
-/// Finds a stage by name (case-insensitive) or index.
+/// Finds a stage by name (case-insensitive) or index. A name used twice means its last
+/// stage: BuildKit only warns about duplicates (the DuplicateStageName check) and its
+/// name map keeps the stage added last.
 fn find_stage(names: &[Option<String>], reference: &str) -> Option<usize> {
     let lower = reference.to_lowercase();
     if let Some(i) = names
         .iter()
-        .position(|n| n.as_deref() == Some(lower.as_str()))
+        .rposition(|n| n.as_deref() == Some(lower.as_str()))
     {
         return Some(i);
     }
@@ -230,7 +215,7 @@ fn resolve_stage(
     // FROM only sees stages defined before it; a later stage's name is an image reference.
     let base = match earlier
         .iter()
-        .position(|s| s.name.as_deref() == Some(base_name.to_lowercase().as_str()))
+        .rposition(|s| s.name.as_deref() == Some(base_name.to_lowercase().as_str()))
     {
         Some(i) => {
             deps.insert(i);
@@ -281,8 +266,28 @@ fn resolve_stage(
             }
             Instruction::Copy(c) => {
                 if let Some(f) = &c.from {
-                    let name = expand(f, c.span, &scope)?;
-                    refs.push(source_ref(&name, index, names, c.span)?);
+                    // BuildKit expands --from with no variables at all and refuses any change.
+                    if expand(f, c.span, &StageScope::default())? != *f {
+                        return Err(Diagnostic::error(
+                            "variable expansion is not supported for --from, define a new stage \
+                             with FROM using ARG from global scope as a workaround",
+                            c.span,
+                        ));
+                    }
+                    let r = source_ref(f, index, names, c.span)?;
+                    if let SourceRef::Stage(i) = r
+                        && i >= index
+                    {
+                        return Err(Diagnostic::error(
+                            format!(
+                                "cannot copy from stage {f:?}, it needs to be defined before \
+                                 current stage {:?}",
+                                from.name.as_deref().unwrap_or_default()
+                            ),
+                            c.span,
+                        ));
+                    }
+                    refs.push(r);
                 }
             }
             Instruction::Run(r) => {
@@ -297,7 +302,20 @@ fn resolve_stage(
                         }
                     };
                     if let Some(f) = &mount.from {
-                        refs.push(source_ref(f, index, names, m.span)?);
+                        let r = source_ref(f, index, names, m.span)?;
+                        if let SourceRef::Stage(i) = r
+                            && i >= index
+                        {
+                            return Err(Diagnostic::error(
+                                format!(
+                                    "cannot mount from stage {f:?} to {:?}, stage needs to be \
+                                     defined before current command",
+                                    mount.target.as_deref().unwrap_or_default()
+                                ),
+                                m.span,
+                            ));
+                        }
+                        refs.push(r);
                     }
                 }
             }
@@ -353,42 +371,6 @@ fn source_ref(
     Ok(SourceRef::Image(reference.to_owned()))
 }
 
-fn check_cycles(stages: &[Stage]) -> Result<(), Diagnostic> {
-    // Colours: 0 unvisited, 1 on the current path, 2 done.
-    fn visit(i: usize, stages: &[Stage], colour: &mut [u8]) -> Option<usize> {
-        colour[i] = 1;
-        for &d in &stages[i].deps {
-            if colour[d] == 1 {
-                return Some(d);
-            }
-            if colour[d] == 0
-                && let Some(c) = visit(d, stages, colour)
-            {
-                return Some(c);
-            }
-        }
-        colour[i] = 2;
-        None
-    }
-    let mut colour = vec![0u8; stages.len()];
-    for i in 0..stages.len() {
-        if colour[i] == 0
-            && let Some(c) = visit(i, stages, &mut colour)
-        {
-            let s = &stages[c];
-            return Err(Diagnostic::error(
-                format!(
-                    "circular dependency detected on stage: {}",
-                    s.display_name()
-                ),
-                s.from.span,
-            )
-            .with_hint("a stage cannot copy from itself or from a stage that depends on it"));
-        }
-    }
-    Ok(())
-}
-
 fn select_target(stages: &[Stage], target: Option<&str>) -> Result<usize, Diagnostic> {
     let Some(t) = target else {
         return Ok(stages.len() - 1);
@@ -396,7 +378,7 @@ fn select_target(stages: &[Stage], target: Option<&str>) -> Result<usize, Diagno
     let lower = t.to_lowercase();
     stages
         .iter()
-        .position(|s| s.name.as_deref() == Some(lower.as_str()))
+        .rposition(|s| s.name.as_deref() == Some(lower.as_str()))
         .ok_or_else(|| {
             let names: Vec<String> = stages.iter().filter_map(|s| s.name.clone()).collect();
             let d = Diagnostic::error(

@@ -86,7 +86,8 @@ pub fn lower(
             default: p.value.clone(),
         })
         .collect();
-    let global = GlobalScope::new(&decls, opts.build, &lexer)
+    let last_stage = graph.stages.last().and_then(|s| s.name.as_deref());
+    let global = GlobalScope::new(&decls, opts.build, &lexer, last_stage)
         .map_err(|(_, e)| Diagnostic::error(e.to_string(), Span::default()))?;
     let mut cx = Lowering {
         def: Definition::default(),

@@ -102,27 +102,73 @@ fn unknown_target_names_the_stages() {
     assert_eq!(e.hint.as_deref(), Some("the named stages are: a, b"));
 }
 
+/// BuildKit's testDuplicateStageName builds (the name check is a lint warning), and its
+/// name map keeps the last stage: COPY --from and --target mean that one, while a FROM
+/// means the last one defined before it.
 #[test]
-fn duplicate_names_are_errors_at_the_name() {
-    let src = "FROM scratch AS a\nFROM scratch AS A\n";
-    let e = err(src, &BuildOptions::default());
-    assert_eq!(e.message, "duplicate stage name \"a\"");
-    assert_eq!(&src[e.span.start..e.span.end], "A");
+fn duplicate_names_mean_the_last_stage_so_far() {
+    let src = "FROM scratch AS a\nFROM busybox AS A\nFROM a\nCOPY --from=a / /\n";
+    let g = ok(src);
+    assert_eq!(g.stages[2].base, Base::Stage(1));
+    assert_eq!(g.stages[2].sources[0], [SourceRef::Stage(1)]);
+    let opts = BuildOptions {
+        target: Some("a".into()),
+        ..BuildOptions::default()
+    };
+    assert_eq!(graph(src, &opts).unwrap().target, 1);
+    // A third `a` after the copy is the one --from means: not defined yet there.
+    let later = format!("{src}FROM scratch AS a\n");
+    let e = err(&later, &BuildOptions::default());
+    assert!(
+        e.message.starts_with("cannot copy from stage \"a\""),
+        "{}",
+        e.message
+    );
 }
 
+/// BuildKit's testOutOfOrderStage: a stage is dispatched after those before it, so copying
+/// or mounting from itself or a later stage fails, naming both.
 #[test]
-fn cycles_are_errors() {
-    let src = "FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nCOPY --from=a / /\n";
+fn sources_must_be_defined_before_the_stage() {
+    let src = "FROM busybox AS target\nCOPY --from=build / /out\nFROM busybox AS build\n";
     let e = err(src, &BuildOptions::default());
-    assert!(
-        e.message
-            .starts_with("circular dependency detected on stage: ")
+    assert_eq!(
+        e.message,
+        "cannot copy from stage \"build\", it needs to be defined before current stage \"target\""
     );
+    assert_eq!(&src[e.span.start..e.span.end], "COPY --from=build / /out");
     let e = err(
         "FROM scratch AS a\nCOPY --from=a / /\n",
         &BuildOptions::default(),
     );
-    assert_eq!(e.message, "circular dependency detected on stage: a");
+    assert!(
+        e.message.starts_with("cannot copy from stage \"a\""),
+        "{}",
+        e.message
+    );
+    let e = err(
+        "FROM busybox\nRUN --mount=from=1,target=/m true\nFROM scratch\n",
+        &BuildOptions::default(),
+    );
+    assert_eq!(
+        e.message,
+        "cannot mount from stage \"1\" to \"/m\", stage needs to be defined before current command"
+    );
+}
+
+/// BuildKit's testDockerfileCopyFromArgs: --from is not expanded; a `$` in it is an error.
+#[test]
+fn copy_from_takes_no_variables() {
+    let e = err(
+        "FROM scratch\nARG FOO=x\nCOPY --from=$FOO . .\n",
+        &BuildOptions::default(),
+    );
+    assert!(
+        e.message
+            .starts_with("variable expansion is not supported for --from"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

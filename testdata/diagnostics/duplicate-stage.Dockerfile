@@ -1,2 +1,0 @@
-FROM busybox AS app
-FROM alpine AS APP
