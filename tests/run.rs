@@ -251,6 +251,66 @@ fn symlinked_sources_resolve_inside_their_stage() {
     assert_eq!(read("seeded-sub"), "myexe\n");
 }
 
+/// BuildKit's testDockerfileCheckHostname and testBuiltinArgs: BUILDKIT_SANDBOX_HOSTNAME
+/// names the container (/etc/hosts, `hostname`, the shell's $HOSTNAME); a proxy build arg
+/// in either case is seen in both, undeclared, and is not part of the cache key (a changed
+/// proxy reuses the step).
+#[test]
+fn sandbox_hostname_and_proxy_build_args() {
+    let t = Tmp::new("run-hostname-proxy");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN grep -q foo /etc/hosts && [ \"$(hostname)\" = foo ] && echo $HOSTNAME > /host\n\
+             ARG FOO\n\
+             RUN echo -n $HTTP_PROXY:$http_proxy:$NO_PROXY:$FOO > /proxy\n",
+        )],
+    );
+    let out = t.join("out");
+    let args = |proxy: &str| {
+        vec![
+            "--build-arg".to_owned(),
+            "BUILDKIT_SANDBOX_HOSTNAME=foo".to_owned(),
+            "--build-arg".to_owned(),
+            format!("http_proxy={proxy}"),
+            "--build-arg".to_owned(),
+            "FOO=f".to_owned(),
+        ]
+    };
+    let a1 = args("hp1");
+    build_local(
+        &root,
+        &ctx,
+        &out,
+        &a1.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .ok();
+    assert_eq!(std::fs::read_to_string(out.join("host")).unwrap(), "foo\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("proxy")).unwrap(),
+        "hp1:hp1::f"
+    );
+    let out2 = t.join("out2");
+    let a2 = args("hp2");
+    build_local(
+        &root,
+        &ctx,
+        &out2,
+        &a2.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(out2.join("proxy")).unwrap(),
+        "hp1:hp1::f",
+        "a changed proxy must not invalidate the step"
+    );
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {

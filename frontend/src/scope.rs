@@ -217,9 +217,9 @@ impl StageScope {
         &self.args
     }
 
-    /// The environment a RUN step sees: declared ARGs with a value, then proxy build-args,
-    /// then ENV (which shadows both). Sorted by nothing: order is declaration order.
-    pub fn run_env(&self, opts: &BuildOptions) -> Vec<(String, String)> {
+    /// The environment a RUN step sees: declared ARGs with a value, then ENV (which shadows
+    /// them). Order is declaration order. Proxy build args come apart ([`proxy_env`]).
+    pub fn run_env(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         let mut push = |k: &str, v: &str| {
             out.retain(|(key, _)| key != k);
@@ -230,29 +230,34 @@ impl StageScope {
                 push(k, v);
             }
         }
-        for proxy in PROXY_ARGS {
-            // BuildKit walks the build args in sorted order, so the last match wins.
-            let Some(value) = opts
-                .build_args
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(proxy))
-                .map(|(_, v)| v)
-                .next_back()
-            else {
-                continue;
-            };
-            // Appended after the step's own variables, which the process sees first.
-            for name in [proxy.to_owned(), proxy.to_ascii_lowercase()] {
-                if !self.args.iter().any(|(k, v)| *k == name && v.is_some()) {
-                    push(&name, value);
-                }
-            }
-        }
         for (k, v) in &self.env {
             push(k, v);
         }
         out
     }
+}
+
+/// The proxy variables a RUN gets from the build args without declaring them: a build arg
+/// named like one of [`PROXY_ARGS`] in any case sets both the upper- and the lower-case
+/// variable (BuildKit's `proxyEnvFromBuildArgs` then `proxyEnvList`). They are appended after
+/// the step's own variables, which win, and are not part of the step's cache key.
+pub fn proxy_env(opts: &BuildOptions) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for proxy in PROXY_ARGS {
+        // BuildKit walks the build args in sorted order, so the last match wins.
+        let Some(value) = opts
+            .build_args
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(proxy))
+            .map(|(_, v)| v)
+            .next_back()
+        else {
+            continue;
+        };
+        out.push((proxy.to_owned(), value.clone()));
+        out.push((proxy.to_ascii_lowercase(), value.clone()));
+    }
+    out
 }
 
 impl Env for StageScope {
@@ -346,7 +351,7 @@ mod tests {
         assert_eq!(s.get("X").as_deref(), Some("cli"));
         s.set_env("X", "env");
         assert_eq!(s.get("X").as_deref(), Some("env"));
-        let run = s.run_env(&opts);
+        let run = s.run_env();
         assert_eq!(run, [("X".to_owned(), "env".to_owned())]);
     }
 
@@ -361,7 +366,7 @@ mod tests {
         let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
         // BuildKit's testBuiltinArgs: `--build-arg http_proxy=…` is seen as $HTTP_PROXY too.
         assert_eq!(
-            s.run_env(&opts),
+            proxy_env(&opts),
             [
                 pair("HTTP_PROXY", "http://p:3128"),
                 pair("http_proxy", "http://p:3128"),
@@ -369,6 +374,7 @@ mod tests {
                 pair("no_proxy", "npvalue"),
             ]
         );
+        assert!(s.run_env().is_empty());
         assert_eq!(s.get("HTTP_PROXY"), None);
     }
 

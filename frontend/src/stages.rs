@@ -259,9 +259,14 @@ fn resolve_stage(
             }
             Instruction::Expose(e) => {
                 // BuildKit checks port specs at dispatch, after expansion; so do we.
+                // Each port is expanded into words (`ARG PORTS="3000 4000/udp"` gives two).
                 for port in &e.ports {
-                    let spec = expand(port, e.span, &scope)?;
-                    parse_port_spec(&spec).map_err(|msg| Diagnostic::error(msg, e.span))?;
+                    let words = lexer
+                        .process_words(port, &scope)
+                        .map_err(|err| Diagnostic::error(err.buildkit_message(port), e.span))?;
+                    for spec in words {
+                        parse_port_spec(&spec).map_err(|msg| Diagnostic::error(msg, e.span))?;
+                    }
                 }
             }
             Instruction::Copy(c) => {

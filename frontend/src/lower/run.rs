@@ -12,6 +12,9 @@ use crate::instructions::{
 use crate::parser::{chomp_heredoc_content, parse_heredoc};
 use crate::stages::SourceRef;
 
+/// The build arg that names RUN's container (BuildKit's dockerui `hostname` option).
+const SANDBOX_HOSTNAME_ARG: &str = "BUILDKIT_SANDBOX_HOSTNAME";
+
 /// The argv of a RUN, as BuildKit's dispatchRun builds it; `inline` receives a heredoc
 /// script with a shebang, which runs as a file mounted at `/dev/pipes/<name>`.
 pub(super) fn run_args(
@@ -127,7 +130,11 @@ impl Lowering<'_> {
         }
         let env: Vec<String> = st
             .scope
-            .run_env(self.opts.build)
+            .run_env()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let proxy_env: Vec<String> = crate::scope::proxy_env(self.opts.build)
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
@@ -159,6 +166,13 @@ impl Lowering<'_> {
                 _ => LlbNetwork::Host,
             },
             mounts,
+            hostname: self
+                .opts
+                .build
+                .build_args
+                .get(SANDBOX_HOSTNAME_ARG)
+                .cloned(),
+            proxy_env,
         };
         let display = run.command.cmd_line.join(" ");
         let name = self.step_name(st, &format!("RUN {display}"));

@@ -201,3 +201,9 @@ fn blank_base_is_an_error() {
     let e = err("ARG IMG\nFROM $IMG\n", &BuildOptions::default());
     assert_eq!(e.message, "base name ($IMG) should not be blank");
 }
+
+/// BuildKit's testExposeExpansion: a port expands into words before it is checked.
+#[test]
+fn expose_expands_into_several_ports() {
+    ok("FROM scratch\nARG PORTS=\"3000 4000/udp\"\nEXPOSE $PORTS\nEXPOSE 5000\n");
+}

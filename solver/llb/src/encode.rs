@@ -202,6 +202,10 @@ fn encode_exec(e: &mut Encoder, x: &ExecOp) {
             },
         )
         .bytes("mounts", &(x.mounts.len() as u64).to_be_bytes());
+    // Only when set, so the keys of steps without one stay as they were.
+    if let Some(hostname) = &x.hostname {
+        e.str("hostname", hostname);
+    }
     for m in &x.mounts {
         match m {
             ExecMount::Bind {

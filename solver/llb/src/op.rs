@@ -243,6 +243,14 @@ pub struct ExecOp {
     pub network: NetworkMode,
     /// Extra mounts.
     pub mounts: Vec<ExecMount>,
+    /// The container's hostname when not the default (`BUILDKIT_SANDBOX_HOSTNAME`); part of
+    /// the key, as BuildKit's `Meta.Hostname` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Proxy variables (`KEY=value`), appended after `env`: never part of the key, so a
+    /// changed proxy reuses the cache (BuildKit strips `Meta.ProxyEnv` from the cache map).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxy_env: Vec<String>,
 }
 
 /// An op.

@@ -103,6 +103,14 @@ pub(super) fn run_exec_op(
     let additional_gids = crate::copy::supplementary_gids(base_rootfs.as_deref(), &exec.user)
         .map_err(|e| format!("USER {}: {e}", exec.user))?;
     let mut env = exec.env.clone();
+    // Proxies come after the step's own variables, which win (BuildKit appends them and the
+    // process sees the first of two).
+    for proxy in &exec.proxy_env {
+        let key = proxy.split('=').next().unwrap_or_default();
+        if !env.iter().any(|e| e.split('=').next() == Some(key)) {
+            env.push(proxy.clone());
+        }
+    }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", default_home(inner, base, uid)?));
     }
@@ -130,7 +138,10 @@ pub(super) fn run_exec_op(
         uid,
         gid,
         additional_gids,
-        hostname: "buildkitsandbox".to_owned(),
+        hostname: exec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| "buildkitsandbox".to_owned()),
         network: match exec.network {
             NetworkMode::Host => Network::Host,
             NetworkMode::None => Network::None,
