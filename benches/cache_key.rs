@@ -62,6 +62,8 @@ fn exec_op() -> Op {
                 readonly: true,
             },
         ],
+        hostname: None,
+        proxy_env: Vec::new(),
     })
 }
 
