@@ -655,3 +655,35 @@ fn bad_inputs_fail_located_and_tag_nothing() {
     );
     kiln(&root, &["build", "-t", "good:1", ctx.to_str().unwrap()]).ok();
 }
+
+/// BuildKit's testDockerfileLowercase: without -f and without a `Dockerfile`, a lowercase
+/// `dockerfile` in the context is the one built; with both, `Dockerfile` wins.
+#[test]
+fn lowercase_dockerfile_is_the_fallback() {
+    let t = Tmp::new("build-lowercase");
+    let root = t.join("root");
+    let ctx = t.join("ctx");
+    write_files(&ctx, &[("dockerfile", "FROM scratch\nLABEL which=lower\n")]);
+    let oci = t.join("oci");
+    let dest = format!("type=oci,dest={}", oci.display());
+    kiln(&root, &["build", "-o", &dest, ctx.to_str().unwrap()]).ok();
+    let config = |oci: &Path| {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(oci.join("index.json")).unwrap()).unwrap();
+        let blob = |d: &str| {
+            let hex = d.trim_start_matches("sha256:");
+            serde_json::from_slice::<serde_json::Value>(
+                &std::fs::read(oci.join("blobs/sha256").join(hex)).unwrap(),
+            )
+            .unwrap()
+        };
+        let manifest = blob(index["manifests"][0]["digest"].as_str().unwrap());
+        blob(manifest["config"]["digest"].as_str().unwrap())
+    };
+    assert_eq!(config(&oci)["config"]["Labels"]["which"], "lower");
+    write_files(&ctx, &[("Dockerfile", "FROM scratch\nLABEL which=upper\n")]);
+    let oci2 = t.join("oci2");
+    let dest2 = format!("type=oci,dest={}", oci2.display());
+    kiln(&root, &["build", "-o", &dest2, ctx.to_str().unwrap()]).ok();
+    assert_eq!(config(&oci2)["config"]["Labels"]["which"], "upper");
+}

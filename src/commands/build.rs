@@ -435,7 +435,17 @@ pub(crate) fn locate(args: &BuildArgs) -> Result<(PathBuf, Option<PathBuf>)> {
     }
     let file = match &args.file {
         Some(f) => f.clone(),
-        None => args.context.join("Dockerfile"),
+        // BuildKit falls back to a lowercase `dockerfile` when there is no `Dockerfile`
+        // (moby/moby#10858, testDockerfileLowercase).
+        None => {
+            let upper = args.context.join("Dockerfile");
+            let lower = args.context.join("dockerfile");
+            if !upper.exists() && lower.exists() {
+                lower
+            } else {
+                upper
+            }
+        }
     };
     Ok((file, Some(args.context.clone())))
 }

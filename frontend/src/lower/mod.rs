@@ -98,10 +98,11 @@ pub fn lower(
         index: LineIndex::new(src),
         outs: vec![None; graph.stages.len()],
         stage: String::new(),
+        stages: graph.stages.clone(),
+        in_progress: vec![false; graph.stages.len()],
     };
     for &i in &graph.order {
-        let out = cx.stage(&graph.stages[i])?;
-        cx.outs[i] = Some(out);
+        cx.ensure_stage(i, Span::default())?;
     }
     let (target, mut config) = cx.outs[graph.target]
         .clone()
@@ -136,6 +137,11 @@ struct Lowering<'a> {
     outs: Vec<Option<(OpId, ImageConfig)>>,
     /// The `AS` name of the stage being lowered, recorded in every op's location.
     stage: String,
+    /// Every stage of the Dockerfile: an ONBUILD trigger may name one the target's graph
+    /// did not need.
+    stages: Vec<Stage>,
+    /// Stages being lowered, to refuse a trigger that leads back into one.
+    in_progress: Vec<bool>,
 }
 
 /// The state of the stage being lowered.
@@ -197,6 +203,12 @@ impl<'a> Lowering<'a> {
         }
     }
 
+    /// Whether `--build-context` gave `name`.
+    fn is_named_context(&self, name: &str) -> bool {
+        self.opts.named_contexts.iter().any(|n| n == name)
+            || self.opts.context_aliases.iter().any(|(n, _)| n == name)
+    }
+
     /// The source a FROM or `--from` reference names: a named build context, an OCI layout,
     /// or an image.
     fn source_for(&self, reference: &str, platform: &Platform) -> Source {
@@ -225,7 +237,79 @@ impl<'a> Lowering<'a> {
         }
     }
 
+    /// Lowers stage `i` unless it already is; `span` is what asked for it.
+    fn ensure_stage(&mut self, i: usize, span: Span) -> Result<(), Diagnostic> {
+        if self.outs[i].is_some() {
+            return Ok(());
+        }
+        if self.in_progress[i] {
+            return Err(Diagnostic::error(
+                format!(
+                    "circular dependency detected on stage: {}",
+                    self.stages[i].display_name()
+                ),
+                span,
+            ));
+        }
+        self.in_progress[i] = true;
+        let outer = std::mem::take(&mut self.stage);
+        let stage = self.stages[i].clone();
+        let out = self.stage(&stage);
+        self.stage = outer;
+        self.in_progress[i] = false;
+        self.outs[i] = Some(out?);
+        Ok(())
+    }
+
+    /// The sources of an ONBUILD trigger: `COPY --from=NAME` means this Dockerfile's stage
+    /// of that name when there is one (BuildKit resolves triggers against the Dockerfile
+    /// that builds FROM the image), else an image.
+    fn trigger_sources(
+        &mut self,
+        inst: &Instruction,
+        span: Span,
+    ) -> Result<Vec<SourceRef>, Diagnostic> {
+        let Instruction::Copy(c) = inst else {
+            return Ok(Vec::new());
+        };
+        let Some(from) = &c.from else {
+            return Ok(Vec::new());
+        };
+        let lower = from.to_lowercase();
+        let stage = self
+            .stages
+            .iter()
+            .rposition(|s| s.name.as_deref() == Some(lower.as_str()))
+            .or_else(|| {
+                from.parse::<usize>()
+                    .ok()
+                    .filter(|&i| i < self.stages.len())
+            });
+        match stage {
+            Some(i) => {
+                self.ensure_stage(i, span)?;
+                Ok(vec![SourceRef::Stage(i)])
+            }
+            None => Ok(vec![SourceRef::Image(from.clone())]),
+        }
+    }
+
     fn stage(&mut self, stage: &Stage) -> Result<(OpId, ImageConfig), Diagnostic> {
+        // A build context named like a stage replaces the stage: none of its instructions
+        // run (BuildKit's buildDispatchStates gives it the named context's state).
+        let replaced;
+        let stage = match &stage.name {
+            Some(name) if self.is_named_context(name) => {
+                replaced = Stage {
+                    base: Base::Image(name.clone()),
+                    instructions: Vec::new(),
+                    sources: Vec::new(),
+                    ..stage.clone()
+                };
+                &replaced
+            }
+            _ => stage,
+        };
         self.stage = stage.name.clone().unwrap_or_default();
         let platform = match &stage.platform {
             Some(p) => Platform::parse(p).map_err(|e| {
@@ -247,10 +331,12 @@ impl<'a> Lowering<'a> {
                 (op, empty_image(&platform), Vec::new())
             }
             Base::Stage(j) => {
-                let (op, config) = self.outs[*j].clone().ok_or_else(|| {
+                let (op, mut config) = self.outs[*j].clone().ok_or_else(|| {
                     Diagnostic::error("internal: base stage not lowered", stage.from.span)
                 })?;
-                (op, config, Vec::new())
+                // A stage's ONBUILD fires in the stages built FROM it, as an image's does.
+                let triggers = std::mem::take(&mut config.config.on_build);
+                (op, config, triggers)
             }
             Base::Image(reference) => {
                 let source = self.source_for(reference, &platform);
@@ -288,12 +374,7 @@ impl<'a> Lowering<'a> {
         // ONBUILD triggers of the base image run first, as if written right after FROM.
         for trigger in &triggers {
             let inst = parse_trigger(trigger, stage.from.span)?;
-            let refs = match &inst {
-                Instruction::Copy(c) => {
-                    c.from.iter().map(|f| SourceRef::Image(f.clone())).collect()
-                }
-                _ => Vec::new(),
-            };
+            let refs = self.trigger_sources(&inst, stage.from.span)?;
             self.instruction(&mut st, &inst, &refs)?;
         }
         for (k, inst) in stage.instructions.iter().enumerate() {

@@ -414,3 +414,71 @@ fn add_url_errors_follow_buildkit() {
     // A URL ending in .git is a git repository, which is another matter.
     assert!(err("FROM scratch\nADD https://h/repo.git /src\n").contains("not supported yet"),);
 }
+
+/// BuildKit's testOnBuildInheritedStageRun and testOnBuildNamedContext: a stage's ONBUILD
+/// fires in a stage built FROM it (and not in the stage itself), and a trigger's
+/// `COPY --from=NAME` means this Dockerfile's stage of that name, lowered on demand even when
+/// the target's graph did not need it.
+#[test]
+fn stage_onbuild_fires_in_child_stages_and_resolves_stage_names() {
+    let src = "FROM scratch AS other\nCOPY <<EOF /testfile\nhello\nEOF\n\
+               FROM scratch AS base\nONBUILD COPY --from=other /testfile /out/foo\n\
+               ONBUILD LABEL fired=yes\n\
+               FROM base AS mid\n";
+    let l = lower_src(src, &BuildOptions::default()).unwrap();
+    let c = &l.config.config;
+    assert_eq!(c.labels.get("fired").map(String::as_str), Some("yes"));
+    assert!(c.on_build.is_empty(), "triggers are consumed by the child");
+    let copies = l
+        .definition
+        .ops
+        .iter()
+        .filter(|op| matches!(op, Op::File(_)))
+        .count();
+    assert_eq!(
+        copies, 2,
+        "the heredoc in `other` and the trigger's COPY --from=other"
+    );
+    let base_only = lower_src(
+        src,
+        &BuildOptions {
+            target: Some("base".into()),
+            ..BuildOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        base_only.config.config.on_build.len(),
+        2,
+        "kept for later stages"
+    );
+    assert!(!base_only.config.config.labels.contains_key("fired"));
+}
+
+/// BuildKit's testNamedLocalContext: `--build-context base=DIR` replaces the stage named
+/// `base`, whose instructions never run.
+#[test]
+fn a_named_context_replaces_the_stage_of_that_name() {
+    let src = "FROM busybox AS base\nRUN false\nFROM scratch\nCOPY --from=base /o* /\n";
+    let parsed = parser::parse(src).unwrap();
+    let build = BuildOptions::default();
+    let named = ["base".to_owned()];
+    let opts = LowerOptions {
+        build: &build,
+        file: "Dockerfile",
+        created: None,
+        named_contexts: &named,
+        context_aliases: &[],
+    };
+    let l = lower(&parsed, src, &opts, &base()).unwrap();
+    assert!(
+        !l.definition.ops.iter().any(|op| matches!(op, Op::Exec(_))),
+        "the replaced stage's RUN is gone"
+    );
+    assert!(
+        l.definition
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Source(Source::Local { name }) if name == "base"))
+    );
+}
