@@ -10,6 +10,7 @@ pub mod explain;
 mod http_source;
 mod result;
 mod run;
+mod ssh_proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

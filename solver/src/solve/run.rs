@@ -221,6 +221,13 @@ fn default_home(inner: &Inner, base: &OpResult, uid: u32) -> Result<String, Stri
         .unwrap_or_else(|| "/".to_owned()))
 }
 
+/// What a step holds until its process ends: cache-mount locks and SSH agent relays. Only
+/// dropping them matters (the lock is released, the relay stops).
+enum StepGuard {
+    Lock(#[allow(dead_code)] fs::File),
+    Ssh(#[allow(dead_code)] super::ssh_proxy::SshProxy),
+}
+
 #[allow(clippy::too_many_arguments)] // each out-parameter collects one kind of result
 fn prepare_mount(
     inner: &Inner,
@@ -230,7 +237,7 @@ fn prepare_mount(
     scratch: &Path,
     mounts: &mut Vec<MountSpec>,
     env: &mut Vec<String>,
-    locks: &mut Vec<fs::File>,
+    locks: &mut Vec<StepGuard>,
 ) -> Result<(), String> {
     match m {
         ExecMount::Bind {
@@ -295,12 +302,12 @@ fn prepare_mount(
             let source = match sharing {
                 CacheSharing::Shared => data,
                 CacheSharing::Locked => {
-                    locks.push(lock(&dir)?);
+                    locks.push(StepGuard::Lock(lock(&dir)?));
                     data
                 }
                 CacheSharing::Private => match lock_nonblocking(&dir)? {
                     Some(l) => {
-                        locks.push(l);
+                        locks.push(StepGuard::Lock(l));
                         data
                     }
                     None => {
@@ -354,7 +361,9 @@ fn prepare_mount(
             id,
             target,
             required,
-            ..
+            mode,
+            uid,
+            gid,
         } => {
             let Some(sock) = inner.opts.ssh.get(id) else {
                 if *required {
@@ -362,8 +371,12 @@ fn prepare_mount(
                 }
                 return Ok(());
             };
+            let relay = scratch.join(format!("ssh-{n}.sock"));
+            let proxy = super::ssh_proxy::SshProxy::start(sock, &relay, *uid, *gid, *mode)
+                .map_err(|e| format!("ssh agent {id} ({}): {e}", sock.display()))?;
+            locks.push(StepGuard::Ssh(proxy));
             mounts.push(MountSpec::Bind {
-                source: sock.clone(),
+                source: relay,
                 target: target.clone(),
                 readonly: false,
             });
