@@ -223,6 +223,10 @@ impl<'a> Lowering<'a> {
                 name: reference.to_owned(),
             };
         }
+        // `--build-context base=docker-image://scratch` (testNamedImageContextScratch).
+        if reference.eq_ignore_ascii_case("scratch") {
+            return Source::Scratch;
+        }
         if let Some(rest) = reference.strip_prefix("oci-layout://") {
             let (path, selector) = split_layout_selector(rest);
             return Source::OciLayout {
@@ -341,7 +345,7 @@ impl<'a> Lowering<'a> {
             Base::Image(reference) => {
                 let source = self.source_for(reference, &platform);
                 let mut config = match &source {
-                    Source::Local { .. } => empty_image(&platform),
+                    Source::Local { .. } | Source::Scratch => empty_image(&platform),
                     _ => self.images.config(&source).map_err(|e| {
                         Diagnostic::error(
                             format!("failed to resolve base image {reference}: {e}"),

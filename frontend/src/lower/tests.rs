@@ -482,3 +482,22 @@ fn a_named_context_replaces_the_stage_of_that_name() {
             .any(|op| matches!(op, Op::Source(Source::Local { name }) if name == "base"))
     );
 }
+
+/// BuildKit's testNamedImageContextScratch: a named context may be the empty image.
+#[test]
+fn a_named_context_may_be_scratch() {
+    let src = "FROM busybox AS build\nCOPY <<EOF /out\nhello\nEOF\n";
+    let parsed = parser::parse(src).unwrap();
+    let build = BuildOptions::default();
+    let aliases = [("busybox".to_owned(), "scratch".to_owned())];
+    let opts = LowerOptions {
+        build: &build,
+        file: "Dockerfile",
+        created: None,
+        named_contexts: &[],
+        context_aliases: &aliases,
+    };
+    let l = lower(&parsed, src, &opts, &base()).unwrap();
+    assert!(matches!(l.definition.ops[0], Op::Source(Source::Scratch)));
+    assert!(l.config.rootfs.diff_ids.is_empty(), "nothing of busybox");
+}

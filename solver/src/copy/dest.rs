@@ -95,7 +95,12 @@ impl<'a> DestView<'a> {
         }
     }
 
-    /// The host path of `rel` in the upper.
+    /// Whether the destination has an image below the layer being written.
+    pub(super) fn has_lower(&self) -> bool {
+        self.lower.is_some()
+    }
+
+    /// The host path of `rel` in the layer being written.
     pub(super) fn upper_path(&self, rel: &Path) -> PathBuf {
         self.upper.join(rel)
     }

@@ -16,7 +16,8 @@ use super::meta::{NewDir, Policy};
 use super::path::{dest_components, names_directory, rel_path, rooted};
 use super::source::{Match, SourceTree};
 use super::tree::{Copier, Filters};
-use crate::layer::{ApplyOptions, Owners, WhiteoutMode};
+use crate::fsutil::root_path::{Missing, Resolved, RootPathError};
+use crate::layer::{ApplyOptions, Owners, ParentResolver, WhiteoutMode};
 
 /// The destination of a COPY/ADD.
 #[derive(Debug)]
@@ -109,6 +110,10 @@ pub(super) fn file_slot(
 }
 
 /// ADD of a local archive: extracted into the destination, which is always a directory.
+/// Over an image, entries' parents are resolved through the image below the layer (its
+/// `var/run -> /run` followed inside the rootfs, its directories brought up with their own
+/// metadata), as go-archive's chrooted untar sees them (moby/moby#53258); an entry itself
+/// still replaces what is in its way.
 pub(super) fn unpack(
     view: &mut DestView<'_>,
     dest: &Dest,
@@ -129,7 +134,18 @@ pub(super) fn unpack(
         whiteouts: WhiteoutMode::Keep,
         owners,
     };
-    let entries = crate::layer::apply(file, &view.upper_path(&dir), &opts)
+    let into = view.upper_path(&dir);
+    let applied = if view.has_lower() {
+        let mut resolver = ThroughImage {
+            view,
+            dir: dir.clone(),
+            new_dir: policy.new_dir(),
+        };
+        crate::layer::apply_with(file, &into, &opts, Some(&mut resolver))
+    } else {
+        crate::layer::apply(file, &into, &opts)
+    };
+    let entries = applied
         .map_err(|source| CopyError::Archive {
             archive: archive.clone(),
             source,
@@ -138,4 +154,45 @@ pub(super) fn unpack(
     stats.archives += 1;
     stats.archive_entries += entries;
     Ok(())
+}
+
+/// Resolves an archive's parent directories through the destination image.
+struct ThroughImage<'v, 'a> {
+    view: &'v mut DestView<'a>,
+    /// The extraction directory, relative to the root.
+    dir: PathBuf,
+    new_dir: NewDir,
+}
+
+impl ParentResolver for ThroughImage<'_, '_> {
+    fn resolve_parent(
+        &mut self,
+        dirs: &[&OsStr],
+        missing: Missing,
+    ) -> Result<Option<Resolved>, RootPathError> {
+        let mut wanted = self.dir.clone();
+        wanted.extend(dirs);
+        let found = match missing {
+            Missing::Create => self
+                .view
+                .mkdir_all(&wanted, self.new_dir)
+                .map(|(p, _)| Some(p)),
+            Missing::Stop => self.view.resolve(&wanted).map(|(p, kind)| match kind {
+                Some(Kind::Dir) => Some(p),
+                _ => None,
+            }),
+        };
+        let rel = found.map_err(|e| match e {
+            CopyError::NotADirectory { path } => RootPathError::NotADirectory { path: path.into() },
+            other => RootPathError::Io {
+                path: self.view.upper_path(&wanted),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })?;
+        Ok(rel.map(|rel| Resolved {
+            abs: self.view.upper_path(&rel),
+            rel,
+            created: Vec::new(),
+        }))
+    }
 }

@@ -36,7 +36,7 @@ pub use decompress::{decompress_reader, is_archive, layer_media_type};
 pub use error::LayerError;
 pub use write::write_layer;
 
-pub(crate) use apply::{ApplyOptions, Owners, WhiteoutMode, apply};
+pub(crate) use apply::{ApplyOptions, Owners, ParentResolver, WhiteoutMode, apply, apply_with};
 
 use oci_spec::image::Digest;
 

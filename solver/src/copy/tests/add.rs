@@ -151,3 +151,68 @@ fn add_refuses_entries_that_leave_the_destination() {
     );
     assert!(err.to_string().contains("evil.tar"), "{err}");
 }
+
+/// BuildKit's testDockerfileAddArchiveThroughAbsoluteSymlink (moby/moby#53258): entries
+/// under `var/run/` follow the image's `var/run -> /run` inside the rootfs; the image's
+/// `run` comes up into the layer with its own metadata; an explicit entry replaces.
+#[test]
+fn add_follows_the_images_symlinked_parents() {
+    let (ctx, rootfs, out) = (
+        Scratch::new("adds-ctx"),
+        Scratch::new("adds-rootfs"),
+        Scratch::new("adds-out"),
+    );
+    rootfs.dir("run");
+    rootfs.chmod("run", 0o710);
+    rootfs.dir("var");
+    rootfs.symlink("var/run", "/run");
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, kind, link) in [
+        ("var/run/act/", tar::EntryType::Directory, None),
+        ("var/run/act/HEAD", tar::EntryType::Regular, None),
+        (
+            "var/run/act/HEAD.link",
+            tar::EntryType::Link,
+            Some("var/run/act/HEAD"),
+        ),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        header.set_size(if kind == tar::EntryType::Regular {
+            4
+        } else {
+            0
+        });
+        if let Some(link) = link {
+            header.set_link_name(link).unwrap();
+        }
+        let data: &[u8] = if kind == tar::EntryType::Regular {
+            b"ref\n"
+        } else {
+            b""
+        };
+        builder.append_data(&mut header, path, data).unwrap();
+    }
+    std::fs::write(ctx.join("payload.tar"), builder.into_inner().unwrap()).unwrap();
+    run(&add_spec(&["payload.tar"], "/"), &ctx, Some(&rootfs), &out).unwrap();
+    assert_eq!(
+        listing(&out),
+        [
+            "run dir 710 0:0",
+            "run/act dir 755 0:0",
+            "run/act/HEAD file 644 0:0",
+            "run/act/HEAD.link file 644 0:0",
+            // Passed through on the way to the link, so brought up unchanged, as COPY does.
+            "var dir 755 0:0",
+        ]
+    );
+    assert_eq!(
+        lstat(&out, "run/act/HEAD").ino(),
+        lstat(&out, "run/act/HEAD.link").ino()
+    );
+}

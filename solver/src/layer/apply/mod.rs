@@ -69,6 +69,19 @@ pub(crate) struct ApplyOptions {
     pub(crate) owners: Owners,
 }
 
+/// Resolves entries' parent directories when the destination is not a plain directory: an
+/// `ADD` over an image writes a layer whose lower image has its own directories and symlinks
+/// (`var/run -> /run`), which parents must follow as go-archive's chrooted untar does.
+pub(crate) trait ParentResolver {
+    /// The directory `dirs` (relative to the destination, already clean) leads to, made when
+    /// `missing` says so: its host path and its path relative to the destination's root.
+    fn resolve_parent(
+        &mut self,
+        dirs: &[&OsStr],
+        missing: Missing,
+    ) -> Result<Option<Resolved>, RootPathError>;
+}
+
 /// What [`apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Applied {
@@ -86,6 +99,16 @@ pub(crate) fn apply<R: Read>(
     dest: &Path,
     opts: &ApplyOptions,
 ) -> Result<Applied, LayerError> {
+    apply_with(reader, dest, opts, None)
+}
+
+/// [`apply`], with parents resolved by `resolver` instead of inside `dest` alone.
+pub(crate) fn apply_with<R: Read>(
+    reader: R,
+    dest: &Path,
+    opts: &ApplyOptions,
+    resolver: Option<&mut dyn ParentResolver>,
+) -> Result<Applied, LayerError> {
     create_dest(dest).map_err(|source| LayerError::Extract {
         entry: String::new(),
         path: dest.to_path_buf(),
@@ -100,6 +123,7 @@ pub(crate) fn apply<R: Read>(
         dirs: Vec::new(),
         buf: vec![0u8; IO_BUFFER],
         entries: 0,
+        resolver,
     };
     {
         let mut tar = TarReader::new(&mut hashing);
@@ -137,7 +161,9 @@ struct DeferredDir {
     mtime: Timespec,
 }
 
-struct Applier {
+struct Applier<'r> {
+    /// Resolves parents instead of `root_path` inside `dest` (an ADD over an image).
+    resolver: Option<&'r mut dyn ParentResolver>,
     dest: PathBuf,
     opts: ApplyOptions,
     /// Paths (relative to `dest`) this archive created, which an opaque marker must spare.
@@ -147,7 +173,7 @@ struct Applier {
     entries: u64,
 }
 
-impl Applier {
+impl Applier<'_> {
     fn entry<R: Read>(&mut self, entry: &Entry, tar: &mut TarReader<R>) -> Result<(), LayerError> {
         let name = entry.display_name();
         let parts = names::clean(&entry.name, &name)?;
@@ -232,11 +258,17 @@ impl Applier {
         missing: Missing,
         name: &str,
     ) -> Result<Option<Resolved>, LayerError> {
-        let resolved = root_path::resolve_dir(
-            &self.dest,
-            dirs.iter().map(|c| OsStr::from_bytes(c)),
-            missing,
-        )
+        let resolved = match self.resolver.as_mut() {
+            Some(resolver) => {
+                let dirs: Vec<&OsStr> = dirs.iter().map(|c| OsStr::from_bytes(c)).collect();
+                resolver.resolve_parent(&dirs, missing)
+            }
+            None => root_path::resolve_dir(
+                &self.dest,
+                dirs.iter().map(|c| OsStr::from_bytes(c)),
+                missing,
+            ),
+        }
         .map_err(|e| match e {
             RootPathError::NotADirectory { path } => LayerError::ParentNotADirectory {
                 entry: name.to_owned(),

@@ -17,7 +17,7 @@ const OPAQUE: &[u8] = b".wh..wh..opq";
 /// aufs' own bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`), which Docker skips too.
 const META_PREFIX: &[u8] = b".wh..wh.";
 
-impl Applier {
+impl Applier<'_> {
     /// Handles entry `name` = `parents/last`, where `last` starts with `.wh.`.
     pub(super) fn whiteout(
         &mut self,
