@@ -5,7 +5,16 @@
 //! Every case the runner can build must pass, except the deviations of `DEVIATIONS.md`, where
 //! buildah 1.28 and BuildKit disagree and kiln does what BuildKit does. `check.py` then pins
 //! kiln's image of every deviation, and of every case buildah cannot build, to BuildKit's
-//! result (`expected.json`). The corpus is read in place (`KILN_CONFORMANCE_DIR`, else
+//! result (`expected.json`).
+//!
+//! Then two more corpora: buildah's own `bud` fixtures (`bud.py`: every Dockerfile that needs
+//! nothing from outside this machine, built by buildah and by kiln and compared; the
+//! buildah-vs-BuildKit differences pinned in its DEVIATIONS table), and BuildKit's integration
+//! Dockerfiles (`buildkit_integration.py`: every one parsed, every runnable one built and
+//! judged against what its Go test asserts, extracted into `testdata/buildkit-integration`).
+//! Each prints its counts; any FAIL, MISMATCH or unexpected parse fails the test.
+//!
+//! The corpus is read in place (`KILN_CONFORMANCE_DIR`, else
 //! `../shared/conformance`). The kiln under test is `KILN_CONFORMANCE_BIN` (CI points it at
 //! the release binary), else `KILN_TEST_BIN`, else this build's.
 #![allow(
@@ -81,6 +90,7 @@ fn main() {
     );
 
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let mut failed = Vec::new();
     let status = Command::new("python3")
         .arg(here.join("check.py"))
         .arg(&run_py)
@@ -90,6 +100,46 @@ fn main() {
         .status()
         .expect("python3");
     if !status.success() {
+        failed.push("buildah-conformance (check.py)");
+    }
+
+    let kiln = std::fs::canonicalize(kiln_binary()).unwrap();
+    println!("buildah-bud: buildah's bud fixtures, built by buildah 1.28 and by kiln");
+    let status = Command::new("python3")
+        .arg(here.join("bud.py"))
+        .arg("--runner")
+        .arg(&run_py)
+        .arg("--kiln")
+        .arg(&kiln)
+        .args(["--jobs", "2", "--work"])
+        .arg(t.join("bud"))
+        .env("PATH", &path)
+        .status()
+        .expect("python3");
+    if !status.success() {
+        failed.push("buildah-bud (bud.py)");
+    }
+
+    println!("buildkit-integration: BuildKit's integration-test Dockerfiles, built by kiln");
+    let status = Command::new("python3")
+        .arg(here.join("buildkit_integration.py"))
+        .arg("--runner")
+        .arg(&run_py)
+        .arg("--corpus")
+        .arg(corpus().join("buildkit-integration"))
+        .arg("--kiln")
+        .arg(&kiln)
+        .arg("--work")
+        .arg(t.join("bki"))
+        .env("PATH", &path)
+        .status()
+        .expect("python3");
+    if !status.success() {
+        failed.push("buildkit-integration (buildkit_integration.py)");
+    }
+
+    if !failed.is_empty() {
+        println!("conformance failed: {}", failed.join(", "));
         std::process::exit(1);
     }
 }
