@@ -311,6 +311,209 @@ mod tests {
         );
     }
 
+    /// One representative op of every kind and variant, each key pinned under its name: a
+    /// change to any op's bytes fails here naming that op (then bump SCHEMA).
+    #[test]
+    fn every_op_kind_has_a_pinned_key() {
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        let copy = |unpack: bool| CopyParams {
+            sources: vec!["src/".into(), "*.toml".into()],
+            dest: "/app/".into(),
+            chown: Some("1000:1000".into()),
+            chmod: Some("0644".into()),
+            parents: false,
+            excludes: vec!["target".into()],
+            unpack_archives: unpack,
+            link: false,
+        };
+        let exec = |mounts: Vec<ExecMount>, hostname: Option<&str>| {
+            Op::Exec(ExecOp {
+                base: crate::OpId(0),
+                args: vec!["/bin/sh".into(), "-c".into(), "make".into()],
+                env: vec!["PATH=/bin".into()],
+                cwd: "/src".into(),
+                user: "1000".into(),
+                network: crate::op::NetworkMode::None,
+                mounts,
+                hostname: hostname.map(str::to_owned),
+                proxy_env: vec!["HTTP_PROXY=http://p:3128".into()],
+            })
+        };
+        let file = |action: FileAction| {
+            Op::File(crate::op::FileOp {
+                base: crate::OpId(0),
+                actions: vec![action],
+            })
+        };
+        let cases: Vec<(&str, Op)> = vec![
+            ("source scratch", Op::Source(Source::Scratch)),
+            (
+                "source image",
+                Op::Source(Source::Image {
+                    reference: "busybox:1.36".into(),
+                    platform: amd64.clone(),
+                }),
+            ),
+            (
+                "source oci-layout",
+                Op::Source(Source::OciLayout {
+                    path: "/layouts/app".into(),
+                    selector: Some("v1".into()),
+                    platform: amd64.clone(),
+                }),
+            ),
+            (
+                "source local",
+                Op::Source(Source::Local {
+                    name: "context".into(),
+                }),
+            ),
+            (
+                "source http",
+                Op::Source(Source::Http {
+                    url: "https://example.com/a.tar".into(),
+                    checksum: Some(format!("sha256:{}", "0".repeat(64))),
+                    filename: "a.tar".into(),
+                }),
+            ),
+            (
+                "file copy",
+                file(FileAction::Copy {
+                    source: crate::OpId(1),
+                    params: copy(false),
+                }),
+            ),
+            (
+                "file add",
+                file(FileAction::Copy {
+                    source: crate::OpId(1),
+                    params: copy(true),
+                }),
+            ),
+            (
+                "file mkfile",
+                file(FileAction::Mkfile {
+                    dest: "/etc/".into(),
+                    name: "conf".into(),
+                    data: b"k=v\n".to_vec(),
+                    chown: None,
+                    chmod: Some("600".into()),
+                }),
+            ),
+            (
+                "file mkdir",
+                file(FileAction::Mkdir {
+                    path: "/work".into(),
+                    chown: Some("app".into()),
+                }),
+            ),
+            ("exec plain", exec(Vec::new(), None)),
+            ("exec hostname", exec(Vec::new(), Some("foo"))),
+            (
+                "exec bind",
+                exec(
+                    vec![ExecMount::Bind {
+                        source: crate::OpId(1),
+                        selector: "/src".into(),
+                        target: "/m".into(),
+                        readonly: true,
+                    }],
+                    None,
+                ),
+            ),
+            (
+                "exec cache",
+                exec(
+                    vec![ExecMount::Cache {
+                        id: "go".into(),
+                        target: "/root/.cache".into(),
+                        sharing: crate::CacheSharing::Locked,
+                        mode: Some(0o700),
+                        uid: Some(1000),
+                        gid: None,
+                        readonly: false,
+                        seed: Some((crate::OpId(1), "/seed".into())),
+                    }],
+                    None,
+                ),
+            ),
+            (
+                "exec tmpfs",
+                exec(
+                    vec![ExecMount::Tmpfs {
+                        target: "/tmp".into(),
+                        size: Some(1 << 20),
+                    }],
+                    None,
+                ),
+            ),
+            (
+                "exec secret",
+                exec(
+                    vec![ExecMount::Secret {
+                        id: "tok".into(),
+                        target: Some("/run/secrets/tok".into()),
+                        env: Some("TOKEN".into()),
+                        required: true,
+                        mode: 0o400,
+                        uid: 0,
+                        gid: 0,
+                    }],
+                    None,
+                ),
+            ),
+            (
+                "exec ssh",
+                exec(
+                    vec![ExecMount::Ssh {
+                        id: "default".into(),
+                        target: "/run/buildkit/ssh_agent.0".into(),
+                        required: false,
+                        mode: 0o600,
+                        uid: 0,
+                        gid: 0,
+                    }],
+                    None,
+                ),
+            ),
+            (
+                "exec inline",
+                exec(
+                    vec![ExecMount::Inline {
+                        target: "/dev/pipes/EOF".into(),
+                        data: b"#!/bin/sh\necho hi\n".to_vec(),
+                        mode: 0o755,
+                    }],
+                    None,
+                ),
+            ),
+        ];
+        let got: Vec<String> = cases
+            .iter()
+            .map(|(name, op)| {
+                let mut e = Encoder::new();
+                encode_op(&mut e, op);
+                format!("{name}: {}", e.finish().0)
+            })
+            .collect();
+        let want: Vec<&str> = PINNED.to_vec();
+        assert_eq!(
+            got, want,
+            "an op's key bytes changed: bump SCHEMA and re-pin"
+        );
+        // Proxies are not part of a key: a changed proxy reuses the step, as in BuildKit.
+        let key = |op: &Op| {
+            let mut e = Encoder::new();
+            encode_op(&mut e, op);
+            e.finish().0
+        };
+        let mut no_proxy = cases[9].1.clone();
+        if let Op::Exec(x) = &mut no_proxy {
+            x.proxy_env.clear();
+        }
+        assert_eq!(key(&no_proxy), key(&cases[9].1));
+    }
+
     #[test]
     fn http_sources_differ_by_url_checksum_and_filename() {
         let key = |url: &str, checksum: Option<&str>, filename: &str| {
@@ -349,4 +552,25 @@ mod tests {
         b.str("a", "b").str("cd", "");
         assert_ne!(a.finish(), b.finish());
     }
+
+    /// The keys `every_op_kind_has_a_pinned_key` expects.
+    const PINNED: &[&str] = &[
+        "source scratch: sha256:61fed1b3f5db40be14dc4841fffb2d912b84569a98914c814044e880263e46c0",
+        "source image: sha256:3e1fd053b53284cbe12b646820459da7628146081f912ebc9bf28a6775e816ac",
+        "source oci-layout: sha256:f41b23e12232a543af6e3fba13d4b8ff04bfa2fa8778f42ee60b4fb30a0ef302",
+        "source local: sha256:9db6d41520c92c379d57cff89185b6a608aa8906f89235b9dd5fc71ac80e108a",
+        "source http: sha256:0915d16252c55a6cd1e96815996669d23a26f40726213fdeb39d3d83927b4cc9",
+        "file copy: sha256:f527125d266e6cc3c674dba0378f058d1b9c0a52af31b321b040481111920c10",
+        "file add: sha256:bba864568d8f86ca5437a371921916dfc68016639ccf7edda7b86e375ceb91af",
+        "file mkfile: sha256:ad035ba6f5eb25ad78e233521dcda7ef3e87dea87ff5ec62a2d74affda9335f2",
+        "file mkdir: sha256:3a18d0a7a10cd816b4f1e6c2b0e25063acf17f390ad05faa9d77223132d94ee1",
+        "exec plain: sha256:19cb50856383c3155cb7a9383083cd71c63fcda4fcb587b6c1a524a68b93681f",
+        "exec hostname: sha256:128f4f209bd0bef33efcffd58af2ac8fe13195f389eb7b09544ea6d44d64f9bc",
+        "exec bind: sha256:7319c0cd14d71e34d4c6d9c7c47d705973628668d9e8704907924d2dd0ebdb70",
+        "exec cache: sha256:c6ec7cbb7fc1b71fc08c21e26748c2588a6b071ee5d5e2933c7bd5f50ae8dde3",
+        "exec tmpfs: sha256:b1cf3693320f7300c195d6093f7a5302f3b8f4188bf74db9cebb2f5ae701b807",
+        "exec secret: sha256:53b1e2ac4f7e99e4d538f3f0129c53d101d76c95e1edbfd7dd872b3d96abf57e",
+        "exec ssh: sha256:c3e8a06f76f69341ed311c012eabb2e7959e7702d50f233d94a6f883a11a2cfe",
+        "exec inline: sha256:c78292b71020c1224cdfd420cbc9cf95cafa0ab1645acdffe36627301817d5ad",
+    ];
 }
