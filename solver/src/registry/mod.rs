@@ -189,11 +189,20 @@ pub(crate) fn client_ref(r: &StoreRef, digest: Option<&str>) -> oci_client::Refe
     }
 }
 
-/// Runs `fut` to completion from synchronous code: on the current tokio runtime when called
-/// from one of its blocking threads, else on a runtime of its own.
+/// Runs `fut` to completion from synchronous code: on the current (multi-thread) tokio
+/// runtime when called from one of its threads, a task's included, else on a runtime of its
+/// own.
 pub fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, RegistryError> {
     match tokio::runtime::Handle::try_current() {
-        Ok(handle) => Ok(handle.block_on(fut)),
+        // `Handle::block_on` panics inside an async task; `block_in_place` first hands the
+        // worker's other tasks away, which is sound on a multi-thread runtime (and a no-op
+        // on a blocking thread).
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(|| handle.block_on(fut)))
+        }
+        Ok(_) => Err(RegistryError::Runtime(
+            "a registry call cannot block inside a current-thread runtime".to_owned(),
+        )),
         Err(_) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -201,5 +210,36 @@ pub fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, RegistryErr
                 .map_err(|e| RegistryError::Runtime(e.to_string()))?;
             Ok(rt.block_on(fut))
         }
+    }
+}
+
+#[cfg(test)]
+mod block_on_tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// From inside a task of the multi-thread runtime the solver runs on, where
+    /// `Handle::block_on` would panic; and from plain synchronous code.
+    #[test]
+    fn blocks_inside_a_task_and_outside_any_runtime() {
+        assert_eq!(super::block_on(async { 1 }).unwrap(), 1);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = rt.block_on(async {
+            tokio::spawn(async { super::block_on(async { 2 }).unwrap() })
+                .await
+                .unwrap()
+        });
+        assert_eq!(got, 2);
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(
+            current
+                .block_on(async { super::block_on(async { 3 }) })
+                .is_err()
+        );
     }
 }

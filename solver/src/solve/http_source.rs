@@ -446,9 +446,7 @@ fn fetch(
     shown: &str,
     target: &Target<'_>,
 ) -> Result<Fetched, String> {
-    let handle = tokio::runtime::Handle::try_current()
-        .map_err(|e| format!("downloading {shown}: no async runtime: {e}"))?;
-    handle.block_on(async {
+    crate::registry::block_on(async {
         let client = reqwest::Client::builder()
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
@@ -487,6 +485,7 @@ fn fetch(
             }
         }
     })
+    .map_err(|e| format!("downloading {shown}: {e}"))?
 }
 
 /// One GET. `announced` tells whether the vertex was reported as started already.
