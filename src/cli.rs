@@ -164,9 +164,9 @@ pub(crate) struct BuildArgs {
     #[arg(
         long,
         value_name = "outline|targets[,format=json]",
-        value_parser = crate::commands::call::parse_spec
+        value_parser = crate::call_spec::parse_spec
     )]
-    pub(crate) call: Option<crate::commands::call::CallSpec>,
+    pub(crate) call: Option<crate::call_spec::CallSpec>,
     /// Set a label on the image (repeatable), `KEY=VALUE`; overrides a LABEL of the same key.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub(crate) labels: Vec<String>,

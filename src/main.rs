@@ -3,6 +3,7 @@
 //! This binary owns the command line (clap), resolved configuration, progress rendering and
 //! error reports; the work itself happens in `kiln-frontend` and `kiln-solver`.
 
+mod call_spec;
 mod cli;
 mod commands;
 mod signals;

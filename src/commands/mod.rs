@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 pub(crate) mod build;
+mod build_input;
 mod cache_spec;
 pub(crate) mod call;
 mod completion;

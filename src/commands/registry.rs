@@ -73,10 +73,7 @@ pub(crate) fn push(args: &PushArgs) -> Result<ExitCode> {
             "containerimage.digest": pushed.digest.to_string(),
             "image.name": pushed.reference,
         });
-        crate::commands::build::write_atomic(
-            path,
-            serde_json::to_string_pretty(&meta)?.as_bytes(),
-        )?;
+        kiln_solver::export::write_atomic(path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
     }
     print_stdout(&format!("{}\n", pushed.digest))?;
     Ok(ExitCode::SUCCESS)

@@ -18,7 +18,7 @@ pub fn sweep_stale() -> usize {
     let mut dirs = vec![runc::default_bundle_root(), std::env::temp_dir()];
     dirs.dedup();
     for dir in dirs {
-        removed += crate::reclaim::sweep_dir(&dir);
+        removed += crate::fsutil::leftovers::sweep_dir(&dir);
     }
     removed
 }

@@ -44,9 +44,11 @@ pub(super) fn apply(store: &Store, inv: &Inventory, plan: &Plan) -> Result<Repor
                 .map_err(|e| e.to_string()),
             Item::Blob(d) => store.content().remove(d).map_err(|e| e.to_string()),
             Item::CacheMount(_) => remove_cache_mount(&info.path),
-            Item::Temp(path) | Item::Download(path) => crate::reclaim::remove_leftover(path)
-                .map(|()| true)
-                .map_err(|e| format!("{}: {e}", path.display())),
+            Item::Temp(path) | Item::Download(path) => {
+                crate::fsutil::leftovers::remove_leftover(path)
+                    .map(|()| true)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            }
             Item::MetaDb | Item::Layout(_) | Item::Foreign(_) => Ok(false),
         };
         match result {

@@ -133,7 +133,7 @@ impl Executor for Sandbox {
         let _active = interrupt::ActiveRun::enter()?;
         let temp_root = self.temp_root();
         self.swept.call_once(|| {
-            crate::reclaim::sweep_dir(&temp_root);
+            crate::fsutil::leftovers::sweep_dir(&temp_root);
         });
         let spec = &attempt::absolute_spec(spec)?;
         let temp = TempDir::create(&temp_root)?;

@@ -129,7 +129,7 @@ fn list_remove_and_stale_leftovers() {
     let live = crate::fsutil::owner::temp_name("layer-live");
     std::fs::create_dir_all(tmp.join(&live)).unwrap();
     let snapshots = Snapshots::open(root.path()).unwrap();
-    assert_eq!(crate::reclaim::sweep_dir(&tmp), 1);
+    assert_eq!(crate::fsutil::leftovers::sweep_dir(&tmp), 1);
     assert_eq!(crate::layer::testutil::names(&tmp), [live]);
 
     let open = |d: &Digest| blobs.open(d);
