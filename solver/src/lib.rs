@@ -5,6 +5,7 @@
 //! client and the exporters. It must never see Dockerfile syntax: everything it knows arrives
 //! through `kiln-llb`.
 
+pub mod cache;
 pub mod cancel;
 pub mod context;
 pub mod copy;

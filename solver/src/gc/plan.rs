@@ -9,8 +9,8 @@ use oci_spec::image::Digest;
 use super::inventory::{Inventory, Item};
 use super::reach::Reach;
 use super::{GcError, PruneOptions};
+use crate::cache::LayerRecord;
 use crate::fsutil::owner;
-use crate::solve::LayerRecord;
 use crate::store::Store;
 
 /// What a prune will remove, as indexes into the [`Inventory`] it was planned on.

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use oci_spec::image::Digest;
 
+use crate::cache::LayerRecord;
 use crate::snapshot::chain_id;
-use crate::solve::LayerRecord;
 use crate::store::{ContentStore, Store, sha256_digest};
 
 /// An image stored by [`image`].

@@ -17,7 +17,7 @@ pub use format::{CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE, CacheConfig, Cach
 pub use local::{export_local, import_local};
 pub use registry::{export_registry, import_registry};
 
-use crate::solve::LayerRecord;
+use crate::cache::LayerRecord;
 use crate::store::ContentStore;
 
 /// Fetches blobs of an imported cache into the local content store, verified.

@@ -2,47 +2,11 @@
 
 use kiln_llb::CacheKey;
 use oci_spec::image::Digest;
-use serde::{Deserialize, Serialize};
 
+pub use crate::cache::LayerRecord;
 use crate::context::Context;
 use crate::snapshot::SnapshotError;
 use crate::store::ContentStore;
-
-/// One layer of a chain, as recorded in the cache index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LayerRecord {
-    /// Digest of the uncompressed tar.
-    pub diff_id: String,
-    /// Digest of the blob.
-    pub digest: String,
-    /// Blob size.
-    pub size: u64,
-    /// Blob media type.
-    pub media_type: String,
-}
-
-impl From<&crate::image::ImageLayer> for LayerRecord {
-    fn from(layer: &crate::image::ImageLayer) -> Self {
-        LayerRecord {
-            diff_id: layer.diff_id.to_string(),
-            digest: layer.digest.to_string(),
-            size: layer.size,
-            media_type: layer.media_type.clone(),
-        }
-    }
-}
-
-impl LayerRecord {
-    /// The blob digest, parsed.
-    pub fn digest(&self) -> Result<Digest, String> {
-        Digest::try_from(self.digest.as_str()).map_err(|e| format!("{}: {e}", self.digest))
-    }
-
-    /// The diff id, parsed.
-    pub fn diff_id(&self) -> Result<Digest, String> {
-        Digest::try_from(self.diff_id.as_str()).map_err(|e| format!("{}: {e}", self.diff_id))
-    }
-}
 
 /// The result of one op.
 #[derive(Debug, Clone)]
