@@ -10,6 +10,7 @@ mod signals;
 mod source;
 mod stderr;
 mod time;
+mod units;
 
 use std::process::ExitCode;
 

@@ -10,9 +10,10 @@ use kiln_llb::ImageConfig;
 use serde_json::Value;
 
 use crate::cli::{HistoryArgs, TableFormat};
-use crate::commands::du::{existing_store, human_size};
+use crate::commands::du::existing_store;
 use crate::commands::inspect::load_image;
 use crate::commands::print_stdout;
+use crate::units::human_size;
 
 /// Docker's width for CREATED BY when truncating.
 const CREATED_BY_WIDTH: usize = 45;

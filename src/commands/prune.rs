@@ -9,8 +9,9 @@ use anyhow::{Context as _, Result, bail};
 use kiln_solver::gc::PruneOptions;
 
 use crate::cli::PruneArgs;
-use crate::commands::du::{existing_store, human_size, warn};
+use crate::commands::du::{existing_store, warn};
 use crate::commands::print_stdout;
+use crate::units::human_size;
 
 pub(crate) fn run(args: &PruneArgs) -> Result<ExitCode> {
     let keep_storage = args

@@ -16,6 +16,7 @@ use std::time::Duration;
 use kiln_solver::solve::{CommittedImage, Event, EventKind};
 
 use crate::cli::ProgressMode;
+use crate::units::human_size;
 
 /// How progress is shown, once `--progress auto` and `-q` are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,22 +143,6 @@ pub(crate) fn summary(
         }
     };
     crate::stderr::line(&text);
-}
-
-/// `12.3MB`-style sizes (decimal units, as docker prints them).
-pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{v:.1}{}", UNITS[u])
-    }
 }
 
 /// A one-line note outside any step (a pull, a push, a cache import) on standard error, in
