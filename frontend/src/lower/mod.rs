@@ -1,7 +1,7 @@
 //! Lowering: the resolved stages become `kiln-llb` ops plus the image config and history the
 //! target stage produces, the way BuildKit's `dockerfile2llb` does it. Config-only steps
 //! change the config and add an `empty_layer` history entry; COPY, ADD and WORKDIR add a
-//! file op (one layer each). RUN needs the sandbox and is refused until it exists.
+//! file op and RUN an exec op (one layer each).
 
 mod add_url;
 mod history;

@@ -16,7 +16,7 @@ pub use crate::platform::Platform;
 pub enum Source {
     /// An empty filesystem.
     Scratch,
-    /// An image by reference: kiln's local store (registries come later).
+    /// An image by reference: kiln's local store, pulled from its registry when missing.
     Image {
         /// The reference as the user wrote it (already expanded).
         reference: String,
