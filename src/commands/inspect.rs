@@ -141,50 +141,15 @@ fn resolve(store: &kiln_solver::store::Store, name: &str) -> Result<Digest> {
     bail!("no such image: {name} (kiln images lists the store's images)")
 }
 
-/// This host's manifest in an index.
+/// This host's manifest in an index, picked as builds pick a base's
+/// (`kiln_solver::image::manifest::Index::select`).
 fn pick_platform(index: &Value) -> Result<Digest> {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    let manifests = index
-        .get("manifests")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let platform = |m: &Value, key: &str| {
-        m.pointer(&format!("/platform/{key}"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let chosen = manifests
-        .iter()
-        .find(|m| {
-            platform(m, "os").as_deref() == Some("linux")
-                && platform(m, "architecture").as_deref() == Some(arch)
-        })
-        .or_else(|| (manifests.len() == 1).then(|| &manifests[0]));
-    let Some(chosen) = chosen else {
-        let have: Vec<String> = manifests
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}/{}",
-                    platform(m, "os").unwrap_or_default(),
-                    platform(m, "architecture").unwrap_or_default()
-                )
-            })
-            .collect();
-        bail!(
-            "the index has no linux/{arch} manifest (it has {})",
-            have.join(", ")
-        );
-    };
-    chosen
-        .get("digest")
-        .and_then(Value::as_str)
-        .and_then(|d| Digest::try_from(d).ok())
-        .context("the index lists a manifest without a valid digest")
+    let index: kiln_solver::image::manifest::Index =
+        serde_json::from_value(index.clone()).context("reading the index")?;
+    let host = kiln_llb::Platform::host();
+    let chosen = index
+        .select(&host)
+        .map_err(|have| anyhow::anyhow!("the index has no {host} manifest (it has {have})"))?;
+    Digest::try_from(chosen.digest.as_str())
+        .with_context(|| format!("the index lists an invalid digest {:?}", chosen.digest))
 }
