@@ -17,6 +17,14 @@ impl TempDir {
         Ok(TempDir(path))
     }
 
+    /// [`TempDir::new`], readable by its owner only (0700 whatever the umask).
+    pub(crate) fn private(parent: &Path, what: &str) -> std::io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = Self::new(parent, what)?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+        Ok(dir)
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.0
     }
@@ -24,6 +32,7 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // std's remove_dir_all never follows symlinks, so what a step wrote cannot redirect it.
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

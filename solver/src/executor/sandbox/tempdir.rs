@@ -10,38 +10,31 @@ use std::path::{Path, PathBuf};
 
 use crate::executor::ExecError;
 
-/// A temp dir removed (recursively) on drop.
+/// A temp dir removed (recursively) on drop: the store's owner-named kind, with the files a
+/// step needs.
 #[derive(Debug)]
 pub(super) struct TempDir {
-    path: PathBuf,
+    dir: crate::fsutil::tempdir::TempDir,
 }
 
 impl TempDir {
     /// Creates a fresh, private (0700) directory under `parent`.
     pub(super) fn create(parent: &Path) -> Result<Self, ExecError> {
-        use std::os::unix::fs::DirBuilderExt;
-        let path = parent.join(crate::fsutil::owner::temp_name("sandbox"));
-        match std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&path)
-        {
-            Ok(()) => Ok(TempDir { path }),
-            Err(e) => Err(ExecError::Setup(format!(
-                "creating temp dir {}: {e}",
-                path.display()
-            ))),
-        }
+        crate::fsutil::tempdir::TempDir::private(parent, "sandbox")
+            .map(|dir| TempDir { dir })
+            .map_err(|e| {
+                ExecError::Setup(format!("creating a temp dir in {}: {e}", parent.display()))
+            })
     }
 
     /// The directory.
     pub(super) fn path(&self) -> &Path {
-        &self.path
+        self.dir.path()
     }
 
     /// A subdirectory, created.
     pub(super) fn subdir(&self, name: &str) -> Result<PathBuf, ExecError> {
-        let path = self.path.join(name);
+        let path = self.path().join(name);
         std::fs::create_dir_all(&path)
             .map_err(|e| ExecError::Setup(format!("creating {}: {e}", path.display())))?;
         Ok(path)
@@ -51,17 +44,10 @@ impl TempDir {
     /// where any user must read it).
     pub(super) fn file(&self, name: &str, contents: &str) -> Result<PathBuf, ExecError> {
         use std::os::unix::fs::PermissionsExt;
-        let path = self.path.join(name);
+        let path = self.path().join(name);
         std::fs::write(&path, contents)
             .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)))
             .map_err(|e| ExecError::Setup(format!("writing {}: {e}", path.display())))?;
         Ok(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // std's remove_dir_all never follows symlinks, so a hostile layer cannot redirect it.
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
