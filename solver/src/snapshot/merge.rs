@@ -24,6 +24,16 @@ use crate::fsutil::remove_path;
 use crate::layer::meta::{self, timespec};
 use crate::layer::xattr;
 
+/// Flattens overlay-form `layers` (top-most first, as overlay's lowerdir lists them) into the
+/// existing empty `dest`, copying: the sandbox's fallback when overlayfs cannot be mounted.
+pub(crate) fn flatten_copy(layers: &[PathBuf], dest: &Path) -> Result<(), SnapshotError> {
+    let mut merger = Merger::new(dest, Placement::Copy);
+    for layer in layers.iter().rev() {
+        merger.apply(layer)?;
+    }
+    merger.finish()
+}
+
 /// How non-directories reach the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Placement {

@@ -30,6 +30,8 @@ mod error;
 mod export;
 mod layers;
 mod merge;
+
+pub(crate) use merge::flatten_copy;
 mod rootfs;
 mod temp;
 mod views;

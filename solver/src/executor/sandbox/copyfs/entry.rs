@@ -5,13 +5,10 @@
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, Timespec, Timestamps, XattrFlags};
-
-/// Overlay's marker for a directory that hides everything below it in lower layers.
-pub(super) const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
 /// Largest list or value the kernel allows for extended attributes.
 const XATTR_MAX: usize = 64 * 1024;
@@ -24,38 +21,16 @@ pub(super) fn fail(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> St
     move |e| format!("{text}: {e}")
 }
 
-/// An overlay whiteout: a character device 0:0.
-pub(super) fn is_whiteout(meta: &Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
-/// Whether a directory carries `trusted.overlay.opaque=y`.
-pub(super) fn is_opaque(path: &Path) -> bool {
-    let mut value = [0u8; 4];
-    matches!(rustix::fs::lgetxattr(path, OPAQUE_XATTR, &mut value[..]), Ok(1) if value[0] == b'y')
-}
-
-/// Marks a directory opaque.
+/// Marks a directory opaque, in whichever overlay namespace the kernel lets kiln write (the
+/// one rule of `layer::xattr`, which the layer reader also follows).
 pub(super) fn set_opaque(path: &Path) -> CopyResult<()> {
-    rustix::fs::lsetxattr(path, OPAQUE_XATTR, b"y", XattrFlags::empty())
-        .map_err(|e| fail("marking opaque", path)(e.into()))
+    crate::layer::xattr::set_opaque(path).map_err(fail("marking opaque", path))
 }
 
 /// Writes a whiteout at `path`.
 pub(super) fn make_whiteout(path: &Path) -> CopyResult<()> {
     rustix::fs::mknodat(CWD, path, FileType::CharacterDevice, Mode::empty(), 0)
         .map_err(|e| fail("creating whiteout", path)(e.into()))
-}
-
-/// Removes whatever is at `path` (a directory recursively); a missing path is fine.
-pub(super) fn remove_any(path: &Path) -> CopyResult<()> {
-    let result = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    };
-    result.map_err(fail("removing", path))
 }
 
 /// Hard links seen so far: source (dev, inode) → where its first copy went.

@@ -7,7 +7,6 @@
 
 mod diff;
 mod entry;
-mod merge;
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +18,7 @@ pub(super) use diff::Baseline;
 pub(super) fn prepare(lowers: &[PathBuf], rootfs: &Path) -> Result<Baseline, ExecError> {
     std::fs::create_dir(rootfs)
         .map_err(|e| ExecError::Setup(format!("creating {}: {e}", rootfs.display())))?;
-    merge::merge(lowers, rootfs)
+    crate::snapshot::flatten_copy(lowers, rootfs)
         .map_err(|e| ExecError::Setup(format!("copying the layers (overlay unavailable): {e}")))?;
     diff::record(rootfs).map_err(|e| ExecError::Setup(format!("recording the copied root: {e}")))
 }
