@@ -23,8 +23,9 @@ use super::error::CopyError;
 use super::glob;
 use super::path::{contains_wildcards, rel_path, rooted, slash_path, source_components};
 
-/// Symlinks followed while resolving one path before giving up (continuity's limit).
-pub(super) const MAX_LINKS: usize = 255;
+/// Symlinks followed while resolving one path before giving up: the one limit of
+/// [`crate::fsutil::root_path`] (containerd's).
+pub(super) const MAX_LINKS: usize = crate::fsutil::root_path::MAX_SYMLINK_HOPS;
 
 /// Where COPY reads from: the build context, or the filesystem of a stage or image.
 pub struct SourceTree<'a> {
