@@ -16,7 +16,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use kiln_llb::{CacheKey, Encoder, OpId};
+use kiln_llb::OpId;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH, LAST_MODIFIED};
 use serde::{Deserialize, Serialize};
@@ -227,13 +227,8 @@ impl HttpCache {
             Context::open(&dir, None)
         }
         .map_err(|e| e.to_string())?;
-        let mut e = Encoder::new();
-        e.str("op", "http-content")
-            .str("filename", filename)
-            .str("digest", &rec.digest)
-            .str("mtime", &rec.mtime.to_string());
         Ok(OpResult::Dir {
-            key: CacheKey(e.finish().0),
+            key: crate::cache::key::http_content(filename, &rec.digest, rec.mtime),
             context,
         })
     }

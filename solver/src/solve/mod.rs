@@ -17,13 +17,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use kiln_llb::{CacheKey, Definition, Encoder, FileAction, Op, OpId, Source, encode::encode_op};
+use kiln_llb::{CacheKey, Definition, FileAction, Op, OpId, Source};
 use tokio::sync::OnceCell;
 
 pub use commit::{CONFIG_MEDIA_TYPE, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image};
 pub use events::{Event, EventKind, Progress};
 pub use result::{LayerChain, LayerRecord, OpResult};
 
+use crate::cache::key;
 use crate::context::Context;
 use crate::executor::Executor;
 pub(crate) use crate::fsutil::tempdir::TempDir;
@@ -274,7 +275,7 @@ impl Inner {
                     .get(name)
                     .ok_or_else(|| self.fail(id, format!("no build context named {name:?}")))?;
                 Ok(OpResult::Dir {
-                    key: CacheKey(format!("local:{name}")),
+                    key: key::local(name),
                     context: ctx.clone(),
                 })
             }
@@ -283,22 +284,15 @@ impl Inner {
                 checksum,
                 filename,
             }) => http_source::solve(self, id, url, checksum.as_deref(), filename),
-            Op::Source(Source::Scratch) => {
-                let mut e = Encoder::new();
-                encode_op(&mut e, op);
-                Ok(OpResult::Layers {
-                    key: e.finish(),
-                    layers: Vec::new(),
-                    manifest_digest: None,
-                })
-            }
+            Op::Source(Source::Scratch) => Ok(OpResult::Layers {
+                key: key::source(op, None),
+                layers: Vec::new(),
+                manifest_digest: None,
+            }),
             Op::Source(source) => {
                 let r = crate::image::resolve(&self.store, source)
                     .map_err(|e| self.fail(id, e.to_string()))?;
-                let mut e = Encoder::new();
-                encode_op(&mut e, op);
-                e.str("manifest", r.manifest_digest.as_ref());
-                let key = e.finish();
+                let key = key::source(op, Some(&r.manifest_digest));
                 // Resolving a base from the store builds nothing: report it like a cache hit.
                 if !self.is_internal(id) {
                     self.progress
@@ -387,24 +381,19 @@ impl Inner {
         file: &kiln_llb::FileOp,
         inputs: &BTreeMap<OpId, Arc<OpResult>>,
     ) -> Result<CacheKey, SolveError> {
-        let mut e = Encoder::new();
-        encode_op(&mut e, op);
         let base = inputs
             .get(&file.base)
             .ok_or_else(|| SolveError::Definition("missing base".into()))?;
-        e.str("base", &base.key().0);
+        let mut reads = Vec::new();
         for a in &file.actions {
             if let FileAction::Copy { source, params } = a {
                 let src = inputs
                     .get(source)
                     .ok_or_else(|| SolveError::Definition("missing source".into()))?;
-                // What a copy reads is keyed by content, not by how it was made: a
-                // COPY --from of an unchanged file stays cached when other files of the
-                // source stage changed (BuildKit's content-based cache keys do the same).
-                self.content_key(id, &mut e, src, &params.sources)?;
+                reads.push(self.read_of(id, src, &params.sources)?);
             }
         }
-        Ok(e.finish())
+        Ok(key::step(op, base.key(), &reads))
     }
 
     /// The definition key of an op that reads other stages: its parameters and its inputs'
@@ -431,16 +420,11 @@ impl Inner {
         if !any_stage || self.opts.no_cache {
             return Ok(None);
         }
-        let mut e = Encoder::new();
-        e.str("kind", "definition");
-        encode_op(&mut e, op);
-        e.str("base", &base.key().0);
-        for s in sources {
-            if let Some(r) = inputs.get(s) {
-                e.str("source", &r.key().0);
-            }
-        }
-        Ok(Some(e.finish()))
+        let source_keys: Vec<&CacheKey> = sources
+            .iter()
+            .filter_map(|s| inputs.get(s).map(|r| r.key()))
+            .collect();
+        Ok(Some(key::definition(op, base.key(), &source_keys)))
     }
 
     /// The cached result of a definition key, as a layer on `base`.
@@ -550,27 +534,20 @@ impl Inner {
         }
     }
 
-    /// The content key of what a copy or bind mount reads from `src` at `paths`: the
-    /// context's checksum (ownership reset by COPY), or the checksum of the paths in a
-    /// stage's rootfs including owners.
-    fn content_key(
-        &self,
-        id: OpId,
-        e: &mut Encoder,
-        src: &OpResult,
-        paths: &[String],
-    ) -> Result<(), SolveError> {
+    /// What a step reads of `src` at `paths`, for its key: a local directory's key and the
+    /// checksum of the paths; a stage's or image's content alone (what a copy reads is keyed
+    /// by content, not by how it was made: a COPY --from of an unchanged file stays cached
+    /// when other files of the source stage changed).
+    fn read_of(&self, id: OpId, src: &OpResult, paths: &[String]) -> Result<key::Read, SolveError> {
         match src {
             OpResult::Dir { context, .. } => {
                 let (sum, listing) = context
                     .checksum_listed(paths, self.store.meta(), false)
                     .map_err(|err| self.fail(id, err.to_string()))?;
                 self.explain.read(id, &sum, listing);
-                e.str("source", &src.key().0).str("content", sum.as_ref());
+                Ok(key::Read::local(src.key(), sum))
             }
-            layers if layers.layers().is_empty() => {
-                e.str("source", &src.key().0);
-            }
+            layers if layers.layers().is_empty() => Ok(key::Read::empty(src.key())),
             layers => {
                 let root = exec::rootfs_of(self, layers)
                     .map_err(|m| self.fail(id, m))?
@@ -581,10 +558,9 @@ impl Inner {
                     .checksum_listed(paths, self.store.meta(), true)
                     .map_err(|err| self.fail(id, err.to_string()))?;
                 self.explain.read(id, &sum, listing);
-                e.str("source", "layers").str("content", sum.as_ref());
+                Ok(key::Read::layers(sum))
             }
         }
-        Ok(())
     }
 
     /// The key of a RUN: its parameters, its base's key, and the content of what its bind
@@ -596,12 +572,10 @@ impl Inner {
         x: &kiln_llb::ExecOp,
         inputs: &BTreeMap<OpId, Arc<OpResult>>,
     ) -> Result<CacheKey, SolveError> {
-        let mut e = Encoder::new();
-        encode_op(&mut e, op);
         let base = inputs
             .get(&x.base)
             .ok_or_else(|| SolveError::Definition("missing base".into()))?;
-        e.str("base", &base.key().0);
+        let mut reads = Vec::new();
         for m in &x.mounts {
             if let kiln_llb::ExecMount::Bind {
                 source, selector, ..
@@ -610,10 +584,10 @@ impl Inner {
                 let src = inputs
                     .get(source)
                     .ok_or_else(|| SolveError::Definition("missing mount source".into()))?;
-                self.content_key(id, &mut e, src, std::slice::from_ref(selector))?;
+                reads.push(self.read_of(id, src, std::slice::from_ref(selector))?);
             }
         }
-        Ok(e.finish())
+        Ok(key::step(op, base.key(), &reads))
     }
 
     /// The layer (and result key) cached under `key`: from the local index while its blob

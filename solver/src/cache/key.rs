@@ -1,0 +1,177 @@
+//! Every cache key the solver computes, in one place: the op's canonical encoding
+//! (`kiln_llb::encode`) plus what the solver learns while running (a base's manifest, the
+//! content a step reads).
+//!
+//! | result | key made of |
+//! |---|---|
+//! | scratch | the op's encoding |
+//! | image or OCI-layout source | the op's encoding (reference, platform) and the manifest digest it resolved to |
+//! | local directory (`context`, a named context) | `local:NAME`: its content enters the keys of the steps that read it |
+//! | HTTP download | `http-content`: the file name, the content's digest and its mtime (never the URL: the same bytes from another URL are the same input) |
+//! | file op (COPY, ADD, WORKDIR) and exec op (RUN) | the op's encoding, the base's key, and per copy source or bind mount what it reads ([`Read`]) |
+//! | a step's definition key | `definition`, the op's encoding, the base's key and each source's key; looked up first, so a hit needs no source's content |
+//!
+//! Never part of a key: stage names, source positions, mtimes of context files, secrets and
+//! cache-mount contents, proxy variables. A change to any recipe's bytes fails a pinned test
+//! here (or in `kiln_llb::encode` for the ops) and must bump the schema tag.
+
+use kiln_llb::{CacheKey, Encoder, Op, encode::encode_op};
+use oci_spec::image::Digest;
+
+/// What a step read from one of its inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// The input as the key names it: its key, or `layers` when its content is what counts.
+    pub source: String,
+    /// The checksum of the paths read (absent for an empty filesystem).
+    pub content: Option<Digest>,
+}
+
+impl Read {
+    /// Paths read from a local directory: its key and the checksum of what was read.
+    pub fn local(key: &CacheKey, content: Digest) -> Self {
+        Read {
+            source: key.0.clone(),
+            content: Some(content),
+        }
+    }
+
+    /// Anything read from an empty filesystem: only its key.
+    pub fn empty(key: &CacheKey) -> Self {
+        Read {
+            source: key.0.clone(),
+            content: None,
+        }
+    }
+
+    /// Paths read from layers: by content alone, so an unchanged file of a rebuilt stage
+    /// keeps its readers cached (BuildKit's content-based keys do the same).
+    pub fn layers(content: Digest) -> Self {
+        Read {
+            source: "layers".to_owned(),
+            content: Some(content),
+        }
+    }
+}
+
+/// A source with no inputs: scratch, or an image with the manifest it resolved to.
+pub fn source(op: &Op, manifest: Option<&Digest>) -> CacheKey {
+    let mut e = Encoder::new();
+    encode_op(&mut e, op);
+    if let Some(manifest) = manifest {
+        e.str("manifest", manifest.as_ref());
+    }
+    e.finish()
+}
+
+/// A local directory: its name (its readers add its content).
+pub fn local(name: &str) -> CacheKey {
+    CacheKey(format!("local:{name}"))
+}
+
+/// A downloaded file, by what was downloaded.
+pub fn http_content(filename: &str, digest: &str, mtime: i64) -> CacheKey {
+    let mut e = Encoder::new();
+    e.str("op", "http-content")
+        .str("filename", filename)
+        .str("digest", digest)
+        .str("mtime", &mtime.to_string());
+    e.finish()
+}
+
+/// A file or exec op: the op, its base, and what it read from each source, in order.
+pub fn step(op: &Op, base: &CacheKey, reads: &[Read]) -> CacheKey {
+    let mut e = Encoder::new();
+    encode_op(&mut e, op);
+    e.str("base", &base.0);
+    for read in reads {
+        e.str("source", &read.source);
+        if let Some(content) = &read.content {
+            e.str("content", content.as_ref());
+        }
+    }
+    e.finish()
+}
+
+/// A step's definition key: the op, its base and its sources' keys, no content.
+pub fn definition(op: &Op, base: &CacheKey, sources: &[&CacheKey]) -> CacheKey {
+    let mut e = Encoder::new();
+    e.str("kind", "definition");
+    encode_op(&mut e, op);
+    e.str("base", &base.0);
+    for source in sources {
+        e.str("source", &source.0);
+    }
+    e.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use kiln_llb::{CopyParams, FileAction, FileOp, OpId, Platform, Source};
+
+    use super::*;
+
+    /// One key per recipe, pinned under its name: a change to any recipe's bytes fails here.
+    #[test]
+    fn every_recipe_has_a_pinned_key() {
+        let digest =
+            |c: char| Digest::try_from(format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        let image = Op::Source(Source::Image {
+            reference: "busybox".into(),
+            platform: Platform::parse("linux/amd64").unwrap(),
+        });
+        let copy = Op::File(FileOp {
+            base: OpId(0),
+            actions: vec![FileAction::Copy {
+                source: OpId(1),
+                params: CopyParams {
+                    sources: vec!["a".into()],
+                    dest: "/".into(),
+                    chown: None,
+                    chmod: None,
+                    parents: false,
+                    excludes: Vec::new(),
+                    unpack_archives: false,
+                    link: false,
+                },
+            }],
+        });
+        let base = source(&image, Some(&digest('a')));
+        let got = [
+            ("scratch", source(&Op::Source(Source::Scratch), None)),
+            ("image", base.clone()),
+            ("local", local("context")),
+            (
+                "http",
+                http_content("a.tar", digest('b').as_ref(), 1_700_000_000),
+            ),
+            (
+                "step reading context, empty and layers",
+                step(
+                    &copy,
+                    &base,
+                    &[
+                        Read::local(&local("context"), digest('c')),
+                        Read::empty(&source(&Op::Source(Source::Scratch), None)),
+                        Read::layers(digest('d')),
+                    ],
+                ),
+            ),
+            ("definition", definition(&copy, &base, &[&base])),
+        ]
+        .map(|(name, key)| format!("{name}: {}", key.0));
+        assert_eq!(
+            got,
+            [
+                "scratch: sha256:61fed1b3f5db40be14dc4841fffb2d912b84569a98914c814044e880263e46c0",
+                "image: sha256:872f0c9fca851ffd743148477ed37910b97b43e013d9832d448290ca21ab88ac",
+                "local: local:context",
+                "http: sha256:8b4e40a7d73728e194db90dca239bd120c13d58757839926f4f0ac68abc971a9",
+                "step reading context, empty and layers: sha256:811983208edff79587c9c98bca11fbd95dffe2f874fa79acaea6e066d2e093c4",
+                "definition: sha256:d617f1ec1d785712de67f46584161d89b323d750ef4514e8e11ea78e46fadc91",
+            ]
+        );
+    }
+}
