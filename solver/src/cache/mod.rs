@@ -4,4 +4,4 @@
 pub mod key;
 mod record;
 
-pub use record::LayerRecord;
+pub use record::{CacheEntry, LayerRecord};

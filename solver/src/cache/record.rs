@@ -1,4 +1,5 @@
-//! What the cache remembers of a step's result: its layers.
+//! What the cache remembers of a step's result: its layer, and the one value the local cache
+//! index stores under a step's key.
 
 use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
@@ -36,5 +37,60 @@ impl LayerRecord {
     /// The diff id, parsed.
     pub fn diff_id(&self) -> Result<Digest, String> {
         Digest::try_from(self.diff_id.as_str()).map_err(|e| format!("{}: {e}", self.diff_id))
+    }
+}
+
+/// A local cache-index value: the layer, and for a definition key the content key its result
+/// carries. Older entries are a bare [`LayerRecord`], which [`CacheEntry::decode`] reads too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// The layer the step produced.
+    #[serde(flatten)]
+    pub layer: LayerRecord,
+    /// For a definition key, the content key of the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_key: Option<String>,
+}
+
+impl CacheEntry {
+    /// The bytes stored in the index.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(self).map_err(|e| e.to_string())
+    }
+
+    /// An index value, or `None` when it is not one (an entry of a future kiln is skipped).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_older_bare_layers_still_read() {
+        let layer = LayerRecord {
+            diff_id: format!("sha256:{}", "1".repeat(64)),
+            digest: format!("sha256:{}", "2".repeat(64)),
+            size: 3,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        let entry = CacheEntry {
+            layer: layer.clone(),
+            result_key: Some("sha256:k".into()),
+        };
+        assert_eq!(CacheEntry::decode(&entry.encode().unwrap()), Some(entry));
+        let bare = serde_json::to_vec(&layer).unwrap();
+        assert_eq!(
+            CacheEntry::decode(&bare),
+            Some(CacheEntry {
+                layer,
+                result_key: None
+            })
+        );
+        assert_eq!(CacheEntry::decode(b"not json"), None);
     }
 }

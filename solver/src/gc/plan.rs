@@ -9,7 +9,7 @@ use oci_spec::image::Digest;
 use super::inventory::{Inventory, Item};
 use super::reach::Reach;
 use super::{GcError, PruneOptions};
-use crate::cache::LayerRecord;
+use crate::cache::CacheEntry;
 use crate::fsutil::owner;
 use crate::store::Store;
 
@@ -30,8 +30,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// One cache entry, decoded.
-struct CacheEntry {
+/// What a prune needs of one cache entry: its key, blob and diff id.
+struct IndexedEntry {
     key: String,
     blob: Digest,
     diff_id: Option<Digest>,
@@ -81,8 +81,8 @@ pub fn plan(store: &Store, inv: &Inventory, opts: &PruneOptions) -> Result<Plan,
             .and_then(|i| inv.items().get(i))
     };
     let mut drop_cache = Vec::new();
-    let mut kept: Vec<CacheEntry> = Vec::new();
-    let mut candidates: Vec<(CacheEntry, Option<SystemTime>)> = Vec::new();
+    let mut kept: Vec<IndexedEntry> = Vec::new();
+    let mut candidates: Vec<(IndexedEntry, Option<SystemTime>)> = Vec::new();
     for (key, bytes) in store.meta().cache_entries()? {
         let Some(entry) = decode(&key, &bytes) else {
             warnings.push(format!("cache entry {key}: unreadable record, dropped"));
@@ -187,12 +187,12 @@ pub fn plan(store: &Store, inv: &Inventory, opts: &PruneOptions) -> Result<Plan,
     })
 }
 
-fn decode(key: &str, bytes: &[u8]) -> Option<CacheEntry> {
-    let record: LayerRecord = serde_json::from_slice(bytes).ok()?;
-    Some(CacheEntry {
+fn decode(key: &str, bytes: &[u8]) -> Option<IndexedEntry> {
+    let entry = CacheEntry::decode(bytes)?;
+    Some(IndexedEntry {
         key: key.to_owned(),
-        blob: record.digest().ok()?,
-        diff_id: record.diff_id().ok(),
+        blob: entry.layer.digest().ok()?,
+        diff_id: entry.layer.diff_id().ok(),
     })
 }
 

@@ -24,7 +24,7 @@ pub use commit::{CONFIG_MEDIA_TYPE, CommittedImage, MANIFEST_MEDIA_TYPE, commit_
 pub use events::{Event, EventKind, Progress};
 pub use result::{LayerChain, LayerRecord, OpResult};
 
-use crate::cache::key;
+use crate::cache::{CacheEntry, key};
 use crate::context::Context;
 use crate::executor::Executor;
 pub(crate) use crate::fsutil::tempdir::TempDir;
@@ -153,16 +153,6 @@ impl Solver {
     pub fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), String> {
         self.inner.ensure_local(layers)
     }
-}
-
-/// A cache-index value: the layer, and for a definition key the content key its result
-/// carries. Older entries are a bare [`LayerRecord`], which this reads too.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct CacheEntry {
-    #[serde(flatten)]
-    layer: LayerRecord,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    result_key: Option<String>,
 }
 
 type EvalFuture =
@@ -516,7 +506,7 @@ impl Inner {
             layer: layer.clone(),
             result_key: result_key.map(|k| k.0.clone()),
         };
-        let bytes = serde_json::to_vec(&entry).map_err(|e| self.fail(id, e.to_string()))?;
+        let bytes = entry.encode().map_err(|e| self.fail(id, e))?;
         self.store
             .meta()
             .cache_put(&key.0, &bytes)
@@ -599,7 +589,7 @@ impl Inner {
             .cache_get(&key.0)
             .ok()
             .flatten()
-            .and_then(|bytes| serde_json::from_slice::<CacheEntry>(&bytes).ok())
+            .and_then(|bytes| CacheEntry::decode(&bytes))
             .filter(|entry| {
                 entry
                     .layer
