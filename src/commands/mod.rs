@@ -1,7 +1,11 @@
 //! One module per subcommand; `run` dispatches.
 
 pub(crate) mod build;
+mod build_cache;
+mod build_images;
 mod build_input;
+mod build_publish;
+mod build_state;
 mod cache_spec;
 pub(crate) mod call;
 mod completion;

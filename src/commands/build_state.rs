@@ -1,0 +1,30 @@
+//! What one `kiln build` carries from phase to phase (`build` makes them, `build_publish`
+//! uses them), apart from both so neither imports the other back.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kiln_frontend::lower::Lowered;
+use kiln_solver::remote_cache::{CacheRecord, RemoteCaches};
+use kiln_solver::solve::OpResult;
+
+use crate::commands::progress;
+use crate::source::DockerfileSource;
+
+/// What the frontend made of the Dockerfile.
+pub(super) struct Front {
+    pub(super) dockerfile: PathBuf,
+    pub(super) context_dir: Option<PathBuf>,
+    pub(super) src: DockerfileSource,
+    pub(super) lowered: Lowered,
+    pub(super) named_dirs: BTreeMap<String, PathBuf>,
+}
+
+/// What the solve produced.
+pub(super) struct Solved {
+    pub(super) result: Arc<OpResult>,
+    pub(super) records: Vec<CacheRecord>,
+    pub(super) remote_cache: RemoteCaches,
+    pub(super) stats: progress::Stats,
+}
