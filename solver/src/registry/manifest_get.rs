@@ -61,7 +61,7 @@ impl Session {
         let response = request
             .send()
             .await
-            .map_err(|e| Failure::Transient(format!("{url}: {}", chain(&e))))?;
+            .map_err(|e| Failure::Transient(format!("{url}: {}", super::retry::error_chain(&e))))?;
         let status = response.status();
         if !status.is_success() {
             let body = bounded_text(response).await;
@@ -89,7 +89,9 @@ impl Session {
                     reference: self.display.clone(),
                 }));
             }
-            let chunk = chunk.map_err(|e| Failure::Transient(format!("{url}: {}", chain(&e))))?;
+            let chunk = chunk.map_err(|e| {
+                Failure::Transient(format!("{url}: {}", super::retry::error_chain(&e)))
+            })?;
             if (body.len() + chunk.len()) as u64 > MAX_JSON {
                 return Err(self.too_large(&tag_or_digest));
             }
@@ -119,15 +121,4 @@ async fn bounded_text(response: reqwest::Response) -> String {
         }
     }
     String::from_utf8_lossy(&text).trim().to_owned()
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }

@@ -160,7 +160,7 @@ impl Failure {
 }
 
 /// reqwest's Display hides the cause ("error sending request"); the chain says why.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
