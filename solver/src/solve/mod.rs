@@ -10,6 +10,7 @@ pub mod explain;
 mod http_source;
 mod result;
 mod run;
+mod scheduler;
 mod ssh_proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kiln_llb::{CacheKey, Definition, FileAction, Op, OpId, Source};
-use tokio::sync::OnceCell;
 
 pub use commit::{CONFIG_MEDIA_TYPE, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image};
 pub use events::{Event, EventKind, Progress};
@@ -32,6 +32,7 @@ use crate::layer::LayerOptions;
 use crate::remote_cache::{CacheRecord, RemoteCaches};
 use crate::snapshot::Snapshots;
 use crate::store::Store;
+use scheduler::Scheduler;
 
 /// Why a build failed; each variant names the op (its progress name) it failed in.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,7 +76,7 @@ pub struct SolveOptions {
 /// A solver over one store.
 #[derive(Debug, Clone)]
 pub struct Solver {
-    inner: Arc<Inner>,
+    scheduler: Arc<Scheduler<Inner>>,
 }
 
 #[derive(Debug)]
@@ -84,7 +85,6 @@ struct Inner {
     snapshots: Snapshots,
     def: Definition,
     opts: SolveOptions,
-    cells: Vec<OnceCell<Result<Arc<OpResult>, SolveError>>>,
     progress: Progress,
     /// Every secret value of the build, in every shape it could be printed in.
     redactor: Arc<crate::secrets::Redactor>,
@@ -104,39 +104,42 @@ impl Solver {
     ) -> Result<Self, SolveError> {
         let snapshots = Snapshots::open(store.root())
             .map_err(|e| SolveError::Definition(format!("snapshots: {e}")))?;
-        let cells = (0..def.ops.len()).map(|_| OnceCell::new()).collect();
         let redactor = Arc::new(crate::secrets::Redactor::new(
             opts.secrets.values().map(Vec::as_slice),
         ));
         let progress = progress.with_redactor(redactor.clone());
+        let inner = Arc::new(Inner {
+            store,
+            snapshots,
+            def,
+            opts,
+            progress,
+            redactor,
+            records: Default::default(),
+            explain: Default::default(),
+        });
         Ok(Solver {
-            inner: Arc::new(Inner {
-                store,
-                snapshots,
-                def,
-                opts,
-                cells,
-                progress,
-                redactor,
-                records: Default::default(),
-                explain: Default::default(),
-            }),
+            scheduler: Scheduler::new(inner),
         })
+    }
+
+    fn inner(&self) -> &Inner {
+        self.scheduler.steps()
     }
 
     /// Solves `target` and everything it needs.
     pub async fn solve(&self, target: OpId) -> Result<Arc<OpResult>, SolveError> {
-        Inner::eval(self.inner.clone(), target).await
+        self.scheduler.clone().eval(target.0).await
     }
 
     /// Where extracted rootfs snapshots live.
     pub fn snapshots(&self) -> &Snapshots {
-        &self.inner.snapshots
+        &self.inner().snapshots
     }
 
     /// The cache records of every layer step solved so far (run or cached).
     pub fn cache_records(&self) -> Vec<CacheRecord> {
-        self.inner
+        self.inner()
             .records
             .lock()
             .map(|r| r.clone())
@@ -145,18 +148,65 @@ impl Solver {
 
     /// The explain records of every step solved so far (`kiln build --explain-cache`).
     pub fn explain_steps(&self) -> Vec<explain::StepRecord> {
-        self.inner.explain.steps(&self.inner.def)
+        self.inner().explain.steps(&self.inner().def)
     }
 
     /// Makes every layer's blob present in the store, fetching from imported caches what a
     /// cache hit left remote.
     pub fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), String> {
-        self.inner.ensure_local(layers)
+        self.inner().ensure_local(layers)
     }
 }
 
-type EvalFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<OpResult>, SolveError>> + Send>>;
+impl scheduler::Steps for Inner {
+    type Output = Arc<OpResult>;
+    type Error = SolveError;
+
+    fn count(&self) -> usize {
+        self.def.ops.len()
+    }
+
+    fn inputs(&self, step: usize) -> Result<Vec<usize>, SolveError> {
+        let op = self
+            .def
+            .get(OpId(step))
+            .ok_or_else(|| SolveError::Definition(format!("no op {step}")))?;
+        Ok(op.inputs().into_iter().map(|i| i.0).collect())
+    }
+
+    fn run(
+        &self,
+        step: usize,
+        inputs: &BTreeMap<usize, Arc<OpResult>>,
+    ) -> Result<Arc<OpResult>, SolveError> {
+        let id = OpId(step);
+        let op = self
+            .def
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SolveError::Definition(format!("no op {step}")))?;
+        let inputs: BTreeMap<OpId, Arc<OpResult>> =
+            inputs.iter().map(|(i, r)| (OpId(*i), r.clone())).collect();
+        self.compute_blocking(id, &op, &inputs)
+            .inspect(|r| self.explain.done(id, r))
+            .map(Arc::new)
+    }
+
+    fn not_run(&self, step: usize, why: &str) -> SolveError {
+        if step >= self.def.ops.len() || why.contains("defined after") {
+            return SolveError::Definition(format!("op {step}: {why}"));
+        }
+        SolveError::Op {
+            name: self.name(OpId(step)),
+            message: why.to_owned(),
+            op: step,
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        crate::cancel::is_cancelled()
+    }
+}
 
 impl Inner {
     /// `--no-cache`, or `--no-cache-filter` naming the stage this op belongs to.
@@ -173,66 +223,6 @@ impl Inner {
             .get(id.0)
             .map(|l| l.name.clone())
             .unwrap_or_else(|| format!("op {}", id.0))
-    }
-
-    fn eval(self: Arc<Self>, id: OpId) -> EvalFuture {
-        Box::pin(async move {
-            let cell = self
-                .cells
-                .get(id.0)
-                .ok_or_else(|| SolveError::Definition(format!("no op {}", id.0)))?;
-            cell.get_or_init(|| {
-                let this = self.clone();
-                async move { this.compute(id).await }
-            })
-            .await
-            .clone()
-        })
-    }
-
-    async fn compute(self: Arc<Self>, id: OpId) -> Result<Arc<OpResult>, SolveError> {
-        let op = self
-            .def
-            .get(id)
-            .cloned()
-            .ok_or_else(|| SolveError::Definition(format!("no op {}", id.0)))?;
-        // Inputs run concurrently; an input always has a smaller index, so no cycles.
-        let mut handles = Vec::new();
-        for input in op.inputs() {
-            if input.0 >= id.0 {
-                return Err(SolveError::Definition(format!(
-                    "op {} reads op {} defined after it",
-                    id.0, input.0
-                )));
-            }
-            handles.push((input, tokio::spawn(Inner::eval(self.clone(), input))));
-        }
-        let mut inputs = BTreeMap::new();
-        for (input, h) in handles {
-            let r = h.await.map_err(|e| SolveError::Op {
-                name: self.name(input),
-                message: format!("task failed: {e}"),
-                op: input.0,
-            })??;
-            inputs.insert(input, r);
-        }
-        if crate::cancel::is_cancelled() {
-            return Err(SolveError::Op {
-                name: self.name(id),
-                message: "build cancelled".to_owned(),
-                op: id.0,
-            });
-        }
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.compute_blocking(id, &op, &inputs))
-            .await
-            .map_err(|e| SolveError::Op {
-                name: self.name(id),
-                message: format!("task failed: {e}"),
-                op: id.0,
-            })?
-            .inspect(|r| self.explain.done(id, r))
-            .map(Arc::new)
     }
 
     fn fail(&self, id: OpId, message: impl Into<String>) -> SolveError {
