@@ -10,10 +10,10 @@ use crate::fsutil::root_path::Missing;
 use crate::layer::LayerError;
 use crate::layer::xattr;
 
-/// Prefix of every whiteout name.
-pub(super) const PREFIX: &[u8] = b".wh.";
+/// Prefix of every whiteout name (the one spelling, shared with the layer writer).
+pub(super) const PREFIX: &[u8] = crate::layer::source::WHITEOUT_PREFIX;
 /// The opaque-directory marker.
-const OPAQUE: &[u8] = b".wh..wh..opq";
+const OPAQUE: &[u8] = crate::layer::source::OPAQUE_MARKER;
 /// aufs' own bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`), which Docker skips too.
 const META_PREFIX: &[u8] = b".wh..wh.";
 
