@@ -121,7 +121,9 @@ pub(super) fn unpack(
     policy: Policy<'_>,
     stats: &mut CopyStats,
 ) -> Result<(), CopyError> {
-    let (dir, _) = view.mkdir_all(&dest.rel, policy.new_dir())?;
+    // BuildKit's unpack makes the destination with MkdirAll(dest, 0755, chown): an ADD
+    // --chmod does not apply to an archive, nor to the directories made for it.
+    let (dir, _) = view.mkdir_all(&dest.rel, NewDir::new(policy.chown, None))?;
     let archive = &found.found.abs;
     let file = std::fs::File::open(archive).map_err(CopyError::io("open", archive))?;
     // Owners from the archive unless --chown says otherwise; whiteout names are plain files.
@@ -139,7 +141,8 @@ pub(super) fn unpack(
         let mut resolver = ThroughImage {
             view,
             dir: dir.clone(),
-            new_dir: policy.new_dir(),
+            // go-archive makes an entry's missing parents 0755 and root's.
+            new_dir: NewDir::new(None, None),
         };
         crate::layer::apply_with(file, &into, &opts, Some(&mut resolver))
     } else {

@@ -216,3 +216,28 @@ fn add_follows_the_images_symlinked_parents() {
         lstat(&out, "run/act/HEAD.link").ino()
     );
 }
+
+/// BuildKit's unpack ignores --chmod: the destination is made 0755 (MkdirAll(dest, 0755,
+/// chown)) and the entries keep the archive's modes.
+#[test]
+fn add_chmod_does_not_touch_an_archive() {
+    let (ctx, out) = (Scratch::new("addm-ctx"), Scratch::new("addm-out"));
+    std::fs::write(ctx.join("pkg.tar"), sample_tar()).unwrap();
+    let mut spec = add_spec(&["pkg.tar"], "/opt/x/");
+    spec.chmod = Some("700".into());
+    run(&spec, &ctx, None, &out).unwrap();
+    let listed = listing(&out);
+    assert!(listed.contains(&"opt dir 755 0:0".to_owned()), "{listed:?}");
+    assert!(
+        listed.contains(&"opt/x dir 755 0:0".to_owned()),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&"opt/x/pkg dir 750 1000:1000".to_owned()),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&"opt/x/pkg/bin/tool file 755 1000:1000".to_owned()),
+        "{listed:?}"
+    );
+}
