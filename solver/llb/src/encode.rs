@@ -6,8 +6,12 @@ use sha2::{Digest as _, Sha256};
 
 use crate::op::{CopyParams, ExecMount, ExecOp, FileAction, Op, Platform, Source};
 
-/// The version tag every key starts with.
-pub const SCHEMA: &str = "kiln.cachekey.v1";
+/// The version tag every key starts with. Bumped when what an op's key stands for changes,
+/// not only its bytes: v2 because file ops now give different layers for the same
+/// parameters (an octal --chmod on the parents a copy makes, ADD archives and COPY --from
+/// sources through an image's symlinks, ADD's destination ignoring --chmod) and exec keys no
+/// longer hold proxy variables; a v1 entry must not answer for them.
+pub const SCHEMA: &str = "kiln.cachekey.v2";
 
 /// The encoded name of a cache mount's sharing mode. Spelled out rather than taken from
 /// `Debug`, so renaming a variant can never change a key; the spellings are the ones
@@ -307,7 +311,7 @@ mod tests {
         encode_op(&mut e, &Op::Source(Source::Scratch));
         assert_eq!(
             e.finish().0,
-            "sha256:61fed1b3f5db40be14dc4841fffb2d912b84569a98914c814044e880263e46c0"
+            "sha256:e86f6b7e538949e5ba0d87b5d89792de7c85d6843b0e5c8b3e5611aa23403580"
         );
     }
 
@@ -555,22 +559,22 @@ mod tests {
 
     /// The keys `every_op_kind_has_a_pinned_key` expects.
     const PINNED: &[&str] = &[
-        "source scratch: sha256:61fed1b3f5db40be14dc4841fffb2d912b84569a98914c814044e880263e46c0",
-        "source image: sha256:3e1fd053b53284cbe12b646820459da7628146081f912ebc9bf28a6775e816ac",
-        "source oci-layout: sha256:f41b23e12232a543af6e3fba13d4b8ff04bfa2fa8778f42ee60b4fb30a0ef302",
-        "source local: sha256:9db6d41520c92c379d57cff89185b6a608aa8906f89235b9dd5fc71ac80e108a",
-        "source http: sha256:0915d16252c55a6cd1e96815996669d23a26f40726213fdeb39d3d83927b4cc9",
-        "file copy: sha256:f527125d266e6cc3c674dba0378f058d1b9c0a52af31b321b040481111920c10",
-        "file add: sha256:bba864568d8f86ca5437a371921916dfc68016639ccf7edda7b86e375ceb91af",
-        "file mkfile: sha256:ad035ba6f5eb25ad78e233521dcda7ef3e87dea87ff5ec62a2d74affda9335f2",
-        "file mkdir: sha256:3a18d0a7a10cd816b4f1e6c2b0e25063acf17f390ad05faa9d77223132d94ee1",
-        "exec plain: sha256:19cb50856383c3155cb7a9383083cd71c63fcda4fcb587b6c1a524a68b93681f",
-        "exec hostname: sha256:128f4f209bd0bef33efcffd58af2ac8fe13195f389eb7b09544ea6d44d64f9bc",
-        "exec bind: sha256:7319c0cd14d71e34d4c6d9c7c47d705973628668d9e8704907924d2dd0ebdb70",
-        "exec cache: sha256:c6ec7cbb7fc1b71fc08c21e26748c2588a6b071ee5d5e2933c7bd5f50ae8dde3",
-        "exec tmpfs: sha256:b1cf3693320f7300c195d6093f7a5302f3b8f4188bf74db9cebb2f5ae701b807",
-        "exec secret: sha256:53b1e2ac4f7e99e4d538f3f0129c53d101d76c95e1edbfd7dd872b3d96abf57e",
-        "exec ssh: sha256:c3e8a06f76f69341ed311c012eabb2e7959e7702d50f233d94a6f883a11a2cfe",
-        "exec inline: sha256:c78292b71020c1224cdfd420cbc9cf95cafa0ab1645acdffe36627301817d5ad",
+        "source scratch: sha256:e86f6b7e538949e5ba0d87b5d89792de7c85d6843b0e5c8b3e5611aa23403580",
+        "source image: sha256:58a6e26eff0367a3ddd4b463fdd9ef050d6e979401312e6198a088a0777d9930",
+        "source oci-layout: sha256:8086e9958029f4a4402cc07220a086dc49d984c44ea496cb405986d9c3ecbb16",
+        "source local: sha256:94ae10790175f1eee90bd9dabfc549b119ee3dea700ed9952532aa6723ee3527",
+        "source http: sha256:41c6526a4759660e333625b649931bd4d0f80ead10f4bf7cb7fa7bf0529f744c",
+        "file copy: sha256:7a5f0ed155d45c4e1a7dee6d1cfa0659f7e941b6fd5af2c3a0c7b40207d1bf88",
+        "file add: sha256:d6402c448b108a3e9a76b55c601d007e8004c060ce86f45c2349d5a78c0ca1cb",
+        "file mkfile: sha256:6ae00e6cdb7755546cc2e050ae579792e8755f56de46bba4c60f816479303948",
+        "file mkdir: sha256:54f5dcd561c5b35697950d5531f20f8ab9a6f5ec3cd88e48c4b66f61e2e7cbb8",
+        "exec plain: sha256:60abaaaab5a65ab6f9dcd3d36eb2700333fa0feb6dbdc2203585ccfe78d963e8",
+        "exec hostname: sha256:1d003005615b45560450cec8e8d02dd18884a833c1b5ff0d129a18fd004f4e7e",
+        "exec bind: sha256:f6397b50e0a39b155dab64b9d4cfb42c1d84ce7c117af13ce6a36b9f638d5d40",
+        "exec cache: sha256:26bffe034bdc5b1f149d658ca1935bfd9be9ca6864e4528d1243fc7deeeeda8f",
+        "exec tmpfs: sha256:96d5765cf9dc90ea8510e708918b04b55d46ff3a5ded04873812d2b4e1f9c627",
+        "exec secret: sha256:9bcf1ec989d659fc1f171d249712b2bfa67dc87dca2e86ef0c56082faa03e5c1",
+        "exec ssh: sha256:ef6bbdb252afe7786c60a742eac314b749ab4a5d3493718ee4017d9cbdcd1f18",
+        "exec inline: sha256:325502707f48440b04c1d8c93db7bbd41b9f78ce6e21da4ee4376d8a9d21c912",
     ];
 }

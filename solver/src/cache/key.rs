@@ -165,12 +165,12 @@ mod tests {
         assert_eq!(
             got,
             [
-                "scratch: sha256:61fed1b3f5db40be14dc4841fffb2d912b84569a98914c814044e880263e46c0",
-                "image: sha256:872f0c9fca851ffd743148477ed37910b97b43e013d9832d448290ca21ab88ac",
+                "scratch: sha256:e86f6b7e538949e5ba0d87b5d89792de7c85d6843b0e5c8b3e5611aa23403580",
+                "image: sha256:dec05e6139c9b3f135bc44b3c015e0f2c4e0c1114e75d48aa8349b9ae3b1ac91",
                 "local: local:context",
-                "http: sha256:8b4e40a7d73728e194db90dca239bd120c13d58757839926f4f0ac68abc971a9",
-                "step reading context, empty and layers: sha256:811983208edff79587c9c98bca11fbd95dffe2f874fa79acaea6e066d2e093c4",
-                "definition: sha256:d617f1ec1d785712de67f46584161d89b323d750ef4514e8e11ea78e46fadc91",
+                "http: sha256:1be3affb30a20057918aaaf2d1ff5a5b1d545f2389a9da1dddf2a7215302c8c5",
+                "step reading context, empty and layers: sha256:7f5fad570f61cf0d9898b5ad1009b5e3af20da7b44fe57e452c2688a4ac8b221",
+                "definition: sha256:c6b8b188f04e1b95c65dd7de99bee38fb980343292d85a434e9a7aa827f25e8e",
             ]
         );
     }
