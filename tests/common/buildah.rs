@@ -68,7 +68,23 @@ impl Buildah {
         argv.extend(extra.iter().map(|s| s.to_string()));
         argv.push(context.display().to_string());
         let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let built = tool("buildah", &refs);
+        let mut built = tool("buildah", &refs);
+        // buildah 1.28's chroot isolation sometimes fails to seal the memfd copy of its own
+        // binary ("Close_Fd sealing memfd copy: Device or resource busy") when processes run
+        // beside it: the oracle failing, not the build. It is tried again, twice at most.
+        for _ in 0..2 {
+            let transient = [&built.stdout, &built.stderr]
+                .iter()
+                .any(|out| out.contains("sealing memfd copy"));
+            if built.code == 0 || !transient {
+                break;
+            }
+            #[allow(clippy::print_stderr)] // the test log says why a build ran twice
+            {
+                eprintln!("buildah: transient memfd sealing failure, building again");
+            }
+            built = tool("buildah", &refs);
+        }
         if built.code != 0 {
             return built;
         }
