@@ -33,7 +33,7 @@ fn filter(text: &str, ctx: &Path) -> String {
     let rules = [
         (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
         (r"\b\d+\.\ds\b", "[T]"),
-        (r"layers \d+(\.\d)?[kMG]?B", "layers [SIZE]"),
+        (r"layers \d+(\.\d+)?[kMGTP]?B", "layers [SIZE]"),
         (
             r#""time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z""#,
             r#""time":"[TIME]""#,
