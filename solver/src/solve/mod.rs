@@ -192,13 +192,13 @@ impl scheduler::Steps for Inner {
             .map(Arc::new)
     }
 
-    fn not_run(&self, step: usize, why: &str) -> SolveError {
-        if step >= self.def.ops.len() || why.contains("defined after") {
+    fn not_run(&self, step: usize, why: scheduler::NotRun) -> SolveError {
+        if why.is_definition() {
             return SolveError::Definition(format!("op {step}: {why}"));
         }
         SolveError::Op {
             name: self.name(OpId(step)),
-            message: why.to_owned(),
+            message: why.to_string(),
             op: step,
         }
     }

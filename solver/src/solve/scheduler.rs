@@ -33,11 +33,42 @@ pub(crate) trait Steps: Send + Sync + 'static {
 
     /// The error of a step that was asked for but not run: an unknown number, an input
     /// defined after its user, a task that panicked, or a cancelled build (`why` says which).
-    fn not_run(&self, step: usize, why: &str) -> Self::Error;
+    fn not_run(&self, step: usize, why: NotRun) -> Self::Error;
 
     /// Whether the build was cancelled: steps not yet started are then not run.
     fn cancelled(&self) -> bool {
         false
+    }
+}
+
+/// Why a step that was asked for did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NotRun {
+    /// No step has that number.
+    NoSuchStep,
+    /// It reads a step with a number not smaller than its own.
+    ReadsLaterStep,
+    /// Its task (or an input's) panicked or was aborted.
+    TaskFailed(String),
+    /// The build was cancelled before it started.
+    Cancelled,
+}
+
+impl NotRun {
+    /// Whether the graph itself is wrong, rather than the run.
+    pub(crate) fn is_definition(&self) -> bool {
+        matches!(self, NotRun::NoSuchStep | NotRun::ReadsLaterStep)
+    }
+}
+
+impl std::fmt::Display for NotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotRun::NoSuchStep => f.write_str("no such step"),
+            NotRun::ReadsLaterStep => f.write_str("it reads a step defined after it"),
+            NotRun::TaskFailed(e) => write!(f, "task failed: {e}"),
+            NotRun::Cancelled => f.write_str("build cancelled"),
+        }
     }
 }
 
@@ -74,7 +105,7 @@ impl<S: Steps> Scheduler<S> {
     pub(crate) fn eval(self: Arc<Self>, step: usize) -> Eval<S> {
         Box::pin(async move {
             let Some(cell) = self.cells.get(step) else {
-                return Err(self.steps.not_run(step, "no such step"));
+                return Err(self.steps.not_run(step, NotRun::NoSuchStep));
             };
             cell.get_or_init(|| {
                 let this = self.clone();
@@ -90,7 +121,7 @@ impl<S: Steps> Scheduler<S> {
         for input in self.steps.inputs(step)? {
             // Inputs come first, so no walk can loop.
             if input >= step {
-                return Err(self.steps.not_run(step, "it reads a step defined after it"));
+                return Err(self.steps.not_run(step, NotRun::ReadsLaterStep));
             }
             handles.push((input, tokio::spawn(self.clone().eval(input))));
         }
@@ -98,16 +129,16 @@ impl<S: Steps> Scheduler<S> {
         for (input, handle) in handles {
             let output = handle
                 .await
-                .map_err(|e| self.steps.not_run(input, &format!("task failed: {e}")))??;
+                .map_err(|e| self.steps.not_run(input, NotRun::TaskFailed(e.to_string())))??;
             inputs.insert(input, output);
         }
         if self.steps.cancelled() {
-            return Err(self.steps.not_run(step, "build cancelled"));
+            return Err(self.steps.not_run(step, NotRun::Cancelled));
         }
         let steps = self.steps.clone();
         tokio::task::spawn_blocking(move || steps.run(step, &inputs))
             .await
-            .map_err(|e| self.steps.not_run(step, &format!("task failed: {e}")))?
+            .map_err(|e| self.steps.not_run(step, NotRun::TaskFailed(e.to_string())))?
     }
 }
 
@@ -164,7 +195,7 @@ mod tests {
             }
             Ok(step as u64 + inputs.values().sum::<u64>())
         }
-        fn not_run(&self, step: usize, why: &str) -> String {
+        fn not_run(&self, step: usize, why: NotRun) -> String {
             format!("step {step} not run: {why}")
         }
         fn cancelled(&self) -> bool {
