@@ -1,50 +1,54 @@
-//! RFC 3339 timestamps without a date library: image configs only need UTC seconds.
+//! `SOURCE_DATE_EPOCH`, and the image-config times kiln-llb formats.
 
-/// `SOURCE_DATE_EPOCH` when set to an integer, with an error naming a malformed value.
-pub(crate) fn source_date_epoch() -> anyhow::Result<Option<i64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<i64>().map(Some).map_err(|_| {
+/// The build's `SOURCE_DATE_EPOCH`: a `--build-arg SOURCE_DATE_EPOCH=…` (how buildx passes
+/// it; the last one wins), else the environment's. An error names a malformed value.
+pub(crate) fn source_date_epoch(build_args: &[String]) -> anyhow::Result<Option<i64>> {
+    let from_args = build_args
+        .iter()
+        .rev()
+        .find_map(|a| match a.split_once('=') {
+            Some(("SOURCE_DATE_EPOCH", v)) => Some(Some(v.to_owned())),
+            // A bare `--build-arg SOURCE_DATE_EPOCH` takes the environment's value.
+            None if a == "SOURCE_DATE_EPOCH" => Some(std::env::var("SOURCE_DATE_EPOCH").ok()),
+            _ => None,
+        });
+    let value = match from_args {
+        Some(v) => v,
+        None => std::env::var("SOURCE_DATE_EPOCH").ok(),
+    };
+    parse_epoch(value.as_deref())
+}
+
+fn parse_epoch(value: Option<&str>) -> anyhow::Result<Option<i64>> {
+    match value.map(str::trim) {
+        Some(v) if !v.is_empty() => v.parse::<i64>().map(Some).map_err(|_| {
             anyhow::anyhow!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970")
         }),
         _ => Ok(None),
     }
 }
 
-/// Seconds since the epoch now.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// `1970-01-01T00:00:00Z` for epoch seconds (proleptic Gregorian, UTC).
-pub(crate) fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (h, m, s) = (rem / 3600, (rem / 60) % 60, rem % 60);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if mo <= 2 { y + 1 } else { y };
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
-}
+pub(crate) use kiln_llb::time::{now, rfc3339};
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::*;
 
     #[test]
-    fn formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    fn a_build_arg_epoch_wins_and_bad_values_are_named() {
+        let args = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            source_date_epoch(&args(&[
+                "A=1",
+                "SOURCE_DATE_EPOCH=5",
+                "SOURCE_DATE_EPOCH=0"
+            ]))
+            .unwrap(),
+            Some(0)
+        );
+        assert_eq!(parse_epoch(Some(" 42 ")).unwrap(), Some(42));
+        assert_eq!(parse_epoch(Some("")).unwrap(), None);
+        let err = parse_epoch(Some("soon")).unwrap_err().to_string();
+        assert!(err.contains("\"soon\""), "{err}");
     }
 }

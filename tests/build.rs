@@ -275,6 +275,120 @@ fn source_date_epoch_gives_one_digest_from_empty_stores() {
     assert_eq!(ids[0], ids[1]);
 }
 
+/// The config of image `id` in the store at `root`, read back by skopeo from an OCI export.
+fn exported_config(
+    t: &Tmp,
+    root: &Path,
+    ctx: &Path,
+    extra: &[&str],
+) -> (String, serde_json::Value) {
+    let oci = t.join(&format!(
+        "oci-{}-{}",
+        root.file_name().unwrap().to_string_lossy(),
+        extra.len()
+    ));
+    let mut args = vec!["build", "-q", "-o"];
+    let out = format!("type=oci,dest={},tar=false,name=x:1", oci.display());
+    args.push(&out);
+    args.extend_from_slice(extra);
+    args.push(ctx.to_str().unwrap());
+    let id = kiln(root, &args).ok().stdout.trim().to_owned();
+    let cfg = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            "--raw",
+            &format!("oci:{}:1", oci.display()),
+        ],
+    )
+    .ok();
+    (id, serde_json::from_str(&cfg.stdout).unwrap())
+}
+
+/// BuildKit's rule: a cached step keeps the time its layer was first made, and the image's
+/// `created` is its last history entry's, so a fully cached rebuild is the same image.
+#[test]
+fn cached_rebuilds_keep_the_image_digest() {
+    let t = Tmp::new("repro-cached");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nENV A=1\nRUN echo ran > /ran\nCOPY f /f\nLABEL l=1\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    let (first, cfg) = exported_config(&t, &root, &ctx, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (second, cfg2) = exported_config(&t, &root, &ctx, &["--label", "x=y"]);
+    assert_ne!(first, second, "a label is a new config");
+    let (third, _) = exported_config(&t, &root, &ctx, &[]);
+    assert_eq!(first, third, "a cached rebuild is the same image");
+    let history = cfg["history"].as_array().unwrap();
+    let times: Vec<&str> = history
+        .iter()
+        .map(|h| h["created"].as_str().unwrap())
+        .collect();
+    let n = times.len();
+    // ENV takes the RUN's time (the first new layer's), LABEL the COPY's, the image the last.
+    assert_eq!(times[n - 4], times[n - 3], "{times:?}");
+    assert_eq!(times[n - 2], times[n - 1], "{times:?}");
+    assert_eq!(cfg["created"].as_str(), Some(times[n - 1]));
+    assert!(!times[n - 1].starts_with("1970"), "{times:?}");
+    assert_eq!(
+        cfg2["created"], cfg["created"],
+        "cached steps keep their times"
+    );
+}
+
+/// buildx passes SOURCE_DATE_EPOCH as a build arg: it sets every time, the base's included.
+#[test]
+fn source_date_epoch_as_a_build_arg() {
+    let t = Tmp::new("repro-arg");
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo ran > /ran\nCOPY . /ctx\n",
+        )],
+    );
+    let mut ids = Vec::new();
+    for store in ["s1", "s2"] {
+        let root = t.join(store);
+        common::busybox_env(&root, &t, &[("SOURCE_DATE_EPOCH", "1700000000")]);
+        let (id, cfg) = exported_config(&t, &root, &ctx, &["--build-arg", "SOURCE_DATE_EPOCH=0"]);
+        assert_eq!(cfg["created"], "1970-01-01T00:00:00Z");
+        for h in cfg["history"].as_array().unwrap() {
+            assert_eq!(h["created"], "1970-01-01T00:00:00Z", "{h}");
+        }
+        ids.push(id);
+    }
+    assert!(ids[0].starts_with("sha256:"));
+    assert_eq!(ids[0], ids[1]);
+    let bad = kiln(
+        &t.join("s1"),
+        &[
+            "build",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=soon",
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .failed();
+    assert!(
+        bad.stderr.contains("SOURCE_DATE_EPOCH=\"soon\""),
+        "{}",
+        bad.stderr
+    );
+}
+
 #[test]
 fn outputs_docker_local_tar_and_oci_tar() {
     let t = Tmp::new("outputs");

@@ -1210,7 +1210,9 @@ fn cache_build(t: &Tmp, root: &Path, ctx: &Path, dc: &str, args: &[&str]) -> (co
     let mut all = vec!["build", "--metadata-file", meta.to_str().unwrap()];
     all.extend_from_slice(args);
     all.push(ctx.to_str().unwrap());
-    let r = kiln_env(root, &all, &env(dc)).ok();
+    // No SOURCE_DATE_EPOCH: the image is the same because each cached step keeps the time
+    // its layer was first made, which the cache carries to the other store.
+    let r = kiln_env(root, &all, &[("DOCKER_CONFIG", dc)]).ok();
     let d = metadata_digest(&meta);
     (r, d)
 }

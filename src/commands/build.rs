@@ -47,7 +47,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     // snapshot this build is writing or about to reference.
     let _store_lock = kiln_solver::store::StoreLock::shared(store.root())?;
     let registry = registry_for(&args.registry)?;
-    let epoch = time::source_date_epoch()?;
+    let epoch = time::source_date_epoch(&args.build_args)?;
     // Checked before anything is built, so a typo does not cost a build.
     let cache_to = args
         .cache_to
@@ -61,11 +61,11 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
     let secret_values = secrets(&args.secrets)?;
     let redactor = Redactor::new(secret_values.values().map(Vec::as_slice));
     crate::stderr::set_redactor(redactor.clone());
-    let (solved, explain_steps) =
-        match solve(args, &store, &registry, &front, epoch, secret_values, view)? {
-            Ok(solved) => solved,
-            Err(code) => return Ok(code),
-        };
+    let (solved, explain_steps) = match solve(args, &store, &registry, &front, secret_values, view)?
+    {
+        Ok(solved) => solved,
+        Err(code) => return Ok(code),
+    };
     crate::commands::explain::after_build(
         args,
         &store,
@@ -101,7 +101,9 @@ fn frontend(
     let lower_opts = LowerOptions {
         build: &build,
         file: &src.name,
-        created: Some(time::rfc3339(epoch.unwrap_or_else(time::now))),
+        // Without an epoch, times are left to the commit: each new layer's is when its cache
+        // record was first made (BuildKit's rule), so a cached rebuild is the same image.
+        created: epoch.map(time::rfc3339),
         named_contexts: &dir_names,
         context_aliases: &aliases,
     };
@@ -145,6 +147,7 @@ fn frontend(
         src,
         lowered,
         named_dirs,
+        epoch,
     }))
 }
 
@@ -154,7 +157,6 @@ fn solve(
     store: &Store,
     registry: &Registry,
     front: &Front,
-    epoch: Option<i64>,
     secret_values: BTreeMap<String, Vec<u8>>,
     view: progress::View,
 ) -> Phase<(Solved, Vec<kiln_solver::solve::explain::StepRecord>)> {
@@ -167,7 +169,7 @@ fn solve(
             .map(|s| s.to_lowercase())
             .collect(),
         layer: LayerOptions {
-            source_date_epoch: epoch,
+            source_date_epoch: front.epoch,
             ..LayerOptions::default()
         },
         executor: match crate::commands::executor_for(args.runtime.as_deref(), store) {

@@ -70,6 +70,13 @@ pub(crate) fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
             }
         }
     }
+    // buildx passes the environment's SOURCE_DATE_EPOCH on as a build arg, so a Dockerfile's
+    // `ARG SOURCE_DATE_EPOCH` sees it either way.
+    if !build.build_args.contains_key("SOURCE_DATE_EPOCH")
+        && let Ok(v) = std::env::var("SOURCE_DATE_EPOCH")
+    {
+        build.build_args.insert("SOURCE_DATE_EPOCH".to_owned(), v);
+    }
     Ok(build)
 }
 

@@ -58,7 +58,7 @@ pub(super) fn publish(
     if cancelled() {
         return Ok(interrupted());
     }
-    let image = commit_image(store, config, layers).map_err(anyhow::Error::msg)?;
+    let image = commit_image(store, config, layers, front.epoch).map_err(anyhow::Error::msg)?;
     for spec in &args.outputs {
         if cancelled() {
             return Ok(interrupted());

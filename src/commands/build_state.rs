@@ -19,6 +19,8 @@ pub(super) struct Front {
     pub(super) src: DockerfileSource,
     pub(super) lowered: Lowered,
     pub(super) named_dirs: BTreeMap<String, PathBuf>,
+    /// `SOURCE_DATE_EPOCH`, from `--build-arg` or the environment.
+    pub(super) epoch: Option<i64>,
 }
 
 /// What the solve produced.

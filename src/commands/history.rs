@@ -124,7 +124,7 @@ fn table(rows: &[Row], no_trunc: bool, now: i64) -> String {
             let created = r
                 .created
                 .as_deref()
-                .and_then(parse_rfc3339)
+                .and_then(kiln_llb::time::parse_rfc3339)
                 .map_or_else(|| "N/A".to_owned(), |t| ago(now - t));
             let by = r.created_by.replace(['\t', '\n', '\r'], " ");
             let by = if no_trunc {
@@ -200,74 +200,9 @@ fn ago(seconds: i64) -> String {
     format!("{text} ago")
 }
 
-/// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.123Z`,
-/// `…+02:00`); fractions are dropped.
-fn parse_rfc3339(text: &str) -> Option<i64> {
-    let (date, time) = text.split_once(['T', 't', ' '])?;
-    let mut d = date.splitn(3, '-');
-    let year: i64 = d.next()?.parse().ok()?;
-    let month: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
-        Some(i) => time.split_at(i),
-        None => return None,
-    };
-    let mut c = clock.splitn(3, ':');
-    let hour: i64 = c.next()?.parse().ok()?;
-    let minute: i64 = c.next()?.parse().ok()?;
-    let second: i64 = c.next()?.split('.').next()?.parse().ok()?;
-    let offset_secs = match offset {
-        "Z" | "z" => 0,
-        o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let (h, m) = o.get(1..)?.split_once(':')?;
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
-        }
-    };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    Some(
-        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-            - offset_secs,
-    )
-}
-
-/// Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_round_trips_with_time_rs() {
-        for secs in [0, 951_782_400, 1_700_000_000, -1, 4_102_444_800] {
-            assert_eq!(parse_rfc3339(&crate::time::rfc3339(secs)), Some(secs));
-        }
-        assert_eq!(
-            parse_rfc3339("2023-11-14T22:13:20.999Z"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339("2023-11-15T00:13:20+02:00"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339("2023-11-14T21:13:20-01:00"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(parse_rfc3339("yesterday"), None);
-        assert_eq!(parse_rfc3339("2023-13-01T00:00:00Z"), None);
-    }
 
     #[test]
     fn ages_and_ellipsis_read_like_dockers() {

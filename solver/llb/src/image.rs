@@ -361,6 +361,69 @@ impl ImageConfig {
         }
     }
 
+    /// Fills in the times BuildKit's image exporter fills, so the same steps make the same
+    /// image: an entry with a layer and no time takes its layer's (`layer_times`, one per
+    /// layer with an entry, base first: when the step that made it first ran); an entry still
+    /// without one takes the first new layer's time if it comes before it, else the time of the
+    /// entry before it; the image's `created`, when unset, is the last entry's. With `epoch`
+    /// (`SOURCE_DATE_EPOCH`) no time is later than it, base image entries included.
+    pub fn stamp_times(&mut self, layer_times: &[Option<String>], epoch: Option<i64>) {
+        let mut layer = 0;
+        for h in &mut self.history {
+            if h.empty_layer {
+                continue;
+            }
+            if h.created.is_none() {
+                h.created = layer_times.get(layer).cloned().flatten();
+            }
+            layer += 1;
+        }
+        // BuildKit's `normalizeLayersAndHistory`: the first time after an entry without one
+        // (else the last time) fills the gaps before it; after the first gap each timed entry
+        // is what the following gaps take.
+        let mut fill = None;
+        let mut gap = false;
+        for h in &self.history {
+            match &h.created {
+                Some(t) => {
+                    fill = Some(t.clone());
+                    if gap {
+                        break;
+                    }
+                }
+                None => gap = true,
+            }
+        }
+        gap = false;
+        for h in &mut self.history {
+            match &h.created {
+                Some(t) if gap => fill = Some(t.clone()),
+                Some(_) => {}
+                None => {
+                    gap = true;
+                    h.created.clone_from(&fill);
+                }
+            }
+        }
+        if let Some(epoch) = epoch {
+            let clamp = |t: &mut Option<String>| {
+                let later = t
+                    .as_deref()
+                    .is_none_or(|t| crate::time::parse_rfc3339(t).is_none_or(|s| s > epoch));
+                if later {
+                    *t = Some(crate::time::rfc3339(epoch));
+                }
+            };
+            self.history.iter_mut().for_each(|h| clamp(&mut h.created));
+            if self.created.is_some() {
+                clamp(&mut self.created);
+            }
+        }
+        if self.created.is_none() {
+            self.created = self.history.iter().rev().find_map(|h| h.created.clone());
+        }
+    }
+
     /// JSON with every object's keys sorted and no insignificant whitespace.
     pub fn to_canonical_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         // serde_json's Map is a BTreeMap (no preserve_order feature): going through Value
@@ -395,6 +458,61 @@ impl ImageConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(created: Option<&str>, layer: bool) -> History {
+        History {
+            created: created.map(str::to_owned),
+            empty_layer: !layer,
+            ..History::default()
+        }
+    }
+
+    fn times(c: &ImageConfig) -> Vec<Option<&str>> {
+        c.history.iter().map(|h| h.created.as_deref()).collect()
+    }
+
+    #[test]
+    fn times_follow_buildkits_exporter() {
+        let base = "2020-01-01T00:00:00Z";
+        let mut c = ImageConfig {
+            history: vec![
+                entry(Some(base), true),
+                entry(None, false), // ENV before the first new layer
+                entry(None, true),  // RUN, made at t1
+                entry(None, false), // LABEL
+                entry(None, true),  // COPY, made at t2
+                entry(None, false), // CMD
+            ],
+            ..ImageConfig::default()
+        };
+        let t1 = "2026-01-01T00:00:01Z";
+        let t2 = "2026-01-01T00:00:02Z";
+        let layer_times = [None, Some(t1.to_owned()), Some(t2.to_owned())];
+        c.stamp_times(&layer_times, None);
+        assert_eq!(
+            times(&c),
+            [Some(base), Some(t1), Some(t1), Some(t1), Some(t2), Some(t2)]
+        );
+        assert_eq!(c.created.as_deref(), Some(t2));
+
+        // An epoch clamps every later time, the base's too, and the image's.
+        let mut c = ImageConfig {
+            history: vec![entry(Some(base), true), entry(None, true)],
+            ..ImageConfig::default()
+        };
+        c.stamp_times(&[None, Some(t1.to_owned())], Some(0));
+        let epoch = "1970-01-01T00:00:00Z";
+        assert_eq!(times(&c), [Some(epoch), Some(epoch)]);
+        assert_eq!(c.created.as_deref(), Some(epoch));
+
+        // Base history alone: the image keeps the base's last time.
+        let mut c = ImageConfig {
+            history: vec![entry(Some(base), true)],
+            ..ImageConfig::default()
+        };
+        c.stamp_times(&[None], None);
+        assert_eq!(c.created.as_deref(), Some(base));
+    }
 
     #[test]
     fn canonical_json_sorts_keys_and_skips_empty() {

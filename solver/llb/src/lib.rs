@@ -9,6 +9,7 @@ pub mod encode;
 pub mod image;
 pub mod op;
 pub mod platform;
+pub mod time;
 
 pub use encode::{CacheKey, Encoder, SCHEMA};
 pub use image::{Healthcheck, History, ImageConfig};

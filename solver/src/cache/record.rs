@@ -15,6 +15,11 @@ pub struct LayerRecord {
     pub size: u64,
     /// Blob media type.
     pub media_type: String,
+    /// When the step first made this layer (RFC 3339): a cached step's history entry keeps
+    /// it, so a rebuild from cache is the same image. `None` for a base image's layers, whose
+    /// history says when they were made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 impl From<&crate::image::ImageLayer> for LayerRecord {
@@ -24,6 +29,7 @@ impl From<&crate::image::ImageLayer> for LayerRecord {
             digest: layer.digest.to_string(),
             size: layer.size,
             media_type: layer.media_type.clone(),
+            created: None,
         }
     }
 }
@@ -77,6 +83,7 @@ mod tests {
             digest: format!("sha256:{}", "2".repeat(64)),
             size: 3,
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            created: Some("2026-01-02T03:04:05Z".into()),
         };
         let entry = CacheEntry {
             layer: layer.clone(),

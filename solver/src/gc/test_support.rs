@@ -93,6 +93,7 @@ pub(super) fn cache_layer(store: &Store, key: &str, bytes: &[u8]) -> Digest {
         digest: blob.digest.to_string(),
         size: blob.size,
         media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+        created: None,
     };
     store
         .meta()

@@ -25,11 +25,13 @@ pub struct CommittedImage {
     pub layers_size: u64,
 }
 
-/// Writes `config` (with `layers`' diff ids) and a manifest for them.
+/// Writes `config` (with `layers`' diff ids, and its history's times stamped from when each
+/// layer was first made, clamped to `epoch`) and a manifest for them.
 pub fn commit_image(
     store: &Store,
     mut config: ImageConfig,
     layers: &[LayerRecord],
+    epoch: Option<i64>,
 ) -> Result<CommittedImage, String> {
     config.rootfs.kind = "layers".to_owned();
     config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
@@ -40,6 +42,8 @@ pub fn commit_image(
             layers.len()
         ));
     }
+    let layer_times: Vec<Option<String>> = layers.iter().map(|l| l.created.clone()).collect();
+    config.stamp_times(&layer_times, epoch);
     let config_json = config
         .to_canonical_json()
         .map_err(|e| format!("encoding the image config: {e}"))?;

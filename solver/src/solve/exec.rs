@@ -107,6 +107,7 @@ pub(super) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, Str
         digest: blob.digest.to_string(),
         size: blob.size,
         media_type: info.media_type,
+        created: Some(kiln_llb::time::rfc3339(kiln_llb::time::now())),
     })
 }
 
