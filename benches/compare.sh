@@ -231,7 +231,7 @@ build() {
 export_build() {
     local who=$1 state=$2 ctx=$3 out=$4
     case $who in
-    kiln) "$KILN" build -q --root "$state" --no-cache -o "type=oci,dest=$out" "$ctx" ;;
+    kiln) "$KILN" build -q --root "$state" --no-cache -o "type=oci,tar=false,dest=$out" "$ctx" ;;
     buildah)
         build buildah "$state" "$ctx" --no-cache &&
             buildah --root "$state/storage" --runroot "$state/run" --storage-driver overlay \
@@ -349,7 +349,7 @@ for r in $(seq "$runs"); do
             rm -rf "$out"
             if [[ $b == kiln ]]; then
                 # kiln itself under /usr/bin/time, for its peak RSS (what export_build runs).
-                t=$(rss_ms "$KILN" build -q --root "$(state kiln)" --no-cache -o "type=oci,dest=$out" "$ctx3")
+                t=$(rss_ms "$KILN" build -q --root "$(state kiln)" --no-cache -o "type=oci,tar=false,dest=$out" "$ctx3")
                 record "3 1GB layer" kiln "$t"
                 RSS[kiln]+=" $(cat "$work/last.rss")"
             else

@@ -15,6 +15,6 @@ kiln=target/release/kiln
 
 fixtures/busybox/make-context.sh "$work/busybox"
 "$kiln" build --root "$root" -t busybox:latest "$work/busybox"
-"$kiln" build --root "$root" -t hello:1.0 -o "type=oci,dest=$work/hello-oci" examples/multi-stage
+"$kiln" build --root "$root" -t hello:1.0 -o "type=oci,tar=false,dest=$work/hello-oci" examples/multi-stage
 "$kiln" images --root "$root"
 echo "OCI layout of hello:1.0 in $work/hello-oci (try: skopeo inspect oci:$work/hello-oci:1.0)"

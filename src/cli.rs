@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Build an image from a Dockerfile and a context directory.
     #[command(
-        after_help = "Examples:\n  kiln build -t app:1.0 .\n  kiln build -f build/Dockerfile --target test .\n  SOURCE_DATE_EPOCH=0 kiln build -o type=oci,dest=out/ .\n  kiln build --build-context assets=../assets -t site .\n  kiln build --call targets .                     # list the stages\n  kiln build --call outline --target app .        # build args, secrets, ssh of a stage\n  kiln build --network none --no-cache-filter test -t app ."
+        after_help = "Examples:\n  kiln build -t app:1.0 .\n  kiln build -f build/Dockerfile --target test .\n  SOURCE_DATE_EPOCH=0 kiln build -o type=oci,dest=app.tar .\n  kiln build --build-context assets=../assets -t site .\n  kiln build --call targets .                     # list the stages\n  kiln build --call outline --target app .        # build args, secrets, ssh of a stage\n  kiln build --network none --no-cache-filter test -t app ."
     )]
     Build(Box<BuildArgs>),
     /// List the images in kiln's store.
@@ -191,10 +191,21 @@ pub(crate) struct BuildArgs {
     /// `NAME=docker-image://REF`.
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub(crate) build_contexts: Vec<String>,
-    /// Export the result: `type=oci,dest=DIR[,tar=true]`, `type=docker,dest=FILE`,
-    /// `type=local,dest=DIR`, `type=tar,dest=FILE` (repeatable).
+    /// Export the result, as buildx names it (repeatable): `type=image[,name=N][,push=true]`,
+    /// `type=registry,name=N`, `type=oci,dest=FILE.tar` (`tar=false`: a layout directory),
+    /// `type=docker,dest=FILE`, `type=local,dest=DIR`, `type=tar,dest=FILE`; `dest=-` (or
+    /// `-o -`) streams a tar to stdout. Image outputs take `compression=gzip|zstd|uncompressed`,
+    /// `compression-level=N`, `force-compression=true`, `oci-mediatypes=false`,
+    /// `annotation[-manifest-descriptor].KEY=V`.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub(crate) outputs: Vec<String>,
+    /// Load the image into docker (or podman) when the build is done: `-o type=docker`.
+    #[arg(long)]
+    pub(crate) load: bool,
+    /// Add an annotation to the image: `[manifest:|manifest-descriptor:]KEY=VALUE`
+    /// (repeatable).
+    #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
+    pub(crate) annotations: Vec<String>,
     /// Write the image id (manifest digest) to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) iidfile: Option<PathBuf>,

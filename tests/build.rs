@@ -71,7 +71,7 @@ fn multi_stage_image_checked_by_independent_tools() {
             "-t",
             "app:latest",
             "-o",
-            &format!("type=oci,dest={}", oci.display()),
+            &format!("type=oci,tar=false,dest={}", oci.display()),
             "--iidfile",
             iid.to_str().unwrap(),
             "--metadata-file",
@@ -510,7 +510,7 @@ fn from_oci_layout_and_named_build_contexts() {
         &[
             "build",
             "-o",
-            &format!("type=oci,dest={},name=base:1", layout.display()),
+            &format!("type=oci,tar=false,dest={},name=base:1", layout.display()),
             base_ctx.to_str().unwrap(),
         ],
     )
@@ -779,7 +779,7 @@ fn lowercase_dockerfile_is_the_fallback() {
     let ctx = t.join("ctx");
     write_files(&ctx, &[("dockerfile", "FROM scratch\nLABEL which=lower\n")]);
     let oci = t.join("oci");
-    let dest = format!("type=oci,dest={}", oci.display());
+    let dest = format!("type=oci,tar=false,dest={}", oci.display());
     kiln(&root, &["build", "-o", &dest, ctx.to_str().unwrap()]).ok();
     let config = |oci: &Path| {
         let index: serde_json::Value =
@@ -797,7 +797,7 @@ fn lowercase_dockerfile_is_the_fallback() {
     assert_eq!(config(&oci)["config"]["Labels"]["which"], "lower");
     write_files(&ctx, &[("Dockerfile", "FROM scratch\nLABEL which=upper\n")]);
     let oci2 = t.join("oci2");
-    let dest2 = format!("type=oci,dest={}", oci2.display());
+    let dest2 = format!("type=oci,tar=false,dest={}", oci2.display());
     kiln(&root, &["build", "-o", &dest2, ctx.to_str().unwrap()]).ok();
     assert_eq!(config(&oci2)["config"]["Labels"]["which"], "upper");
 }

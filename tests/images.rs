@@ -35,7 +35,7 @@ fn busybox_layout(t: &Tmp) -> PathBuf {
             "-t",
             "busybox:latest",
             "-o",
-            &format!("type=oci,dest={}", out.display()),
+            &format!("type=oci,tar=false,dest={}", out.display()),
             ctx.to_str().unwrap(),
         ],
     )
@@ -165,7 +165,7 @@ fn layouts_and_archives_resolve_for_the_requested_platform() {
                 "--platform",
                 &format!("linux/{other}"),
                 "-o",
-                &format!("type=oci,dest={}", out.display()),
+                &format!("type=oci,tar=false,dest={}", out.display()),
             ],
         )
         .ok();
@@ -255,7 +255,7 @@ fn the_store_keeps_one_image_per_name_and_platform() {
                 "--platform",
                 &format!("linux/{arch}"),
                 "-o",
-                &format!("type=oci,dest={}", out.display()),
+                &format!("type=oci,tar=false,dest={}", out.display()),
             ],
         )
         .ok();
@@ -298,7 +298,7 @@ fn a_registry_index_is_pulled_per_platform() {
             "--platform",
             &format!("linux/{other}"),
             "-o",
-            &format!("type=oci,dest={}", out.display()),
+            &format!("type=oci,tar=false,dest={}", out.display()),
         ],
     )
     .ok();
@@ -473,7 +473,7 @@ fn run_gets_home_groups_and_path_as_buildkit_gives_them() {
              RUN cat /tmp/app /tmp/4242 >> /env\n",
             layout.dir.display()
         ),
-        &["-o", &format!("type=oci,dest={}", out.display())],
+        &["-o", &format!("type=oci,tar=false,dest={}", out.display())],
     )
     .ok();
     let default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

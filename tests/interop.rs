@@ -115,7 +115,7 @@ fn main() {
                 "-t",
                 &format!("probe-{}", base.name),
                 "-o",
-                &format!("type=oci,dest={}", kiln_out.display()),
+                &format!("type=oci,tar=false,dest={}", kiln_out.display()),
                 probe.to_str().unwrap(),
             ],
         );

@@ -202,7 +202,7 @@ fn main() {
                 "-t".into(),
                 format!("realworld-{}", case.name),
                 "-o".into(),
-                format!("type=oci,dest={}", kiln_out.display()),
+                format!("type=oci,tar=false,dest={}", kiln_out.display()),
             ];
             args.extend(build_args(reference));
             args.push(dir.display().to_string());

@@ -44,7 +44,7 @@ fn run_diffs_become_exact_layers() {
             "-t",
             "diff:1",
             "-o",
-            &format!("type=oci,dest={}", oci.display()),
+            &format!("type=oci,tar=false,dest={}", oci.display()),
             ctx.to_str().unwrap(),
         ],
     )
@@ -169,7 +169,7 @@ fn mounts_bind_cache_tmpfs_secret() {
             "-o",
             &format!("type=local,dest={}", out.display()),
             "-o",
-            &format!("type=oci,dest={}", oci.display()),
+            &format!("type=oci,tar=false,dest={}", oci.display()),
             ctx.to_str().unwrap(),
         ],
     )

@@ -15,6 +15,7 @@ pub(crate) mod fsutil;
 pub mod gc;
 pub mod image;
 pub mod layer;
+pub mod output;
 pub mod reclaim;
 pub mod registry;
 pub mod remote_cache;

@@ -54,6 +54,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| crate::commands::cache_spec::parse("--cache-to", s, true))
         .collect::<Result<Vec<_>>>()?;
+    let outputs = crate::commands::outputs::Outputs::plan(args)?;
     let front = match frontend(args, &store, &registry, epoch)? {
         Ok(front) => front,
         Err(code) => return Ok(code),
@@ -75,7 +76,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<ExitCode> {
         &redactor,
     );
     crate::commands::build_publish::publish(
-        args, &store, &registry, &front, &solved, &cache_to, &redactor, view, started,
+        args, &store, &registry, &front, &solved, &cache_to, &outputs, &redactor, view, started,
     )
 }
 

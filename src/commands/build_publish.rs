@@ -6,17 +6,19 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
+use kiln_solver::output::Built;
 use kiln_solver::registry::Registry;
 use kiln_solver::secrets::Redactor;
-use kiln_solver::solve::commit_image;
+use kiln_solver::solve::{CommittedImage, commit_image};
 use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
 use crate::commands::build_cache::export_cache;
 use crate::commands::build_state::{Front, Solved};
 use crate::commands::cache_spec::CacheSpec;
-use crate::commands::{outputs, print_stdout, progress};
+use crate::commands::outputs::{Outputs, Published};
+use crate::commands::{print_stdout, progress};
 
 fn cancelled() -> bool {
     kiln_solver::cancel::is_cancelled()
@@ -37,6 +39,7 @@ pub(super) fn publish(
     front: &Front,
     solved: &Solved,
     cache_to: &[CacheSpec],
+    outputs: &Outputs,
     redactor: &Redactor,
     view: progress::View,
     started: Instant,
@@ -54,95 +57,79 @@ pub(super) fn publish(
         let (k, v) = label.split_once('=').unwrap_or((label.as_str(), ""));
         config.config.labels.insert(k.to_owned(), v.to_owned());
     }
-    let platform = kiln_llb::Platform::new(&config.os, &config.architecture, &config.variant);
     if cancelled() {
         return Ok(interrupted());
     }
     let image = commit_image(store, config, layers, front.epoch).map_err(anyhow::Error::msg)?;
-    for spec in &args.outputs {
-        if cancelled() {
-            return Ok(interrupted());
-        }
-        outputs::export(
-            store,
-            solver_snapshots(store)?,
-            spec,
-            &image,
-            layers,
-            &args.tags,
-        )?;
-    }
-    for spec in cache_to {
-        if cancelled() {
-            return Ok(interrupted());
-        }
-        export_cache(
-            spec,
-            store,
-            registry,
-            &solved.remote_cache,
-            &solved.records,
-            layers,
-            args.quiet,
-        )?;
-    }
-    if args.push {
-        if args.tags.is_empty() {
-            bail!("--push needs a name to push to: add -t REGISTRY/REPOSITORY[:TAG]");
-        }
-        for tag in &args.tags {
+    let built = Built {
+        store,
+        registry,
+        manifest: &image.manifest_digest,
+        layers,
+        names: &args.tags,
+    };
+    let export_caches = || {
+        for spec in cache_to {
             if cancelled() {
-                return Ok(interrupted());
+                return Ok(false);
             }
-            let started = Instant::now();
-            let pushed = kiln_solver::registry::block_on(registry.push(
+            export_cache(
+                spec,
                 store,
-                &image.manifest_digest,
-                tag,
-            ))??;
-            if !args.quiet {
-                progress::note(&format!(
-                    "pushed {} {} in {:.2}s",
-                    pushed.reference,
-                    pushed.digest,
-                    started.elapsed().as_secs_f64()
-                ));
-            }
+                registry,
+                &solved.remote_cache,
+                &solved.records,
+                layers,
+                args.quiet,
+            )?;
         }
-    }
-    if cancelled() {
+        Ok(true)
+    };
+    let Some(published) = outputs.run(&built, args.quiet, export_caches)? else {
         return Ok(interrupted());
-    }
-    let mut names = Vec::new();
-    for tag in &args.tags {
-        let full = store
-            .images()
-            .tag_image(tag, &image.manifest_digest, &platform, false)
-            .with_context(|| format!("tagging {tag}"))?;
-        names.push(kiln_solver::store::familiar_name(&full));
-    }
-    let id = image.manifest_digest.to_string();
+    };
+    let id = published.descriptor.digest().to_string();
     if let Some(path) = &args.iidfile {
         kiln_solver::export::write_atomic(path, id.as_bytes())?;
     }
     if let Some(path) = &args.metadata_file {
-        let mut meta = serde_json::json!({
-            "containerimage.digest": id,
-            "containerimage.config.digest": image.config_digest.to_string(),
-            "image.name": names.join(","),
-        });
+        let mut meta = metadata(&published, &image);
         redactor.redact_json(&mut meta);
         kiln_solver::export::write_atomic(path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
     }
+    let names = &published.names;
     if args.quiet {
         print_stdout(&format!("{id}\n"))?;
     } else {
-        progress::summary(view, &names, &image, &solved.stats, started.elapsed());
+        // The id shown is the one --iidfile names (an output may have rewritten the image).
+        let shown = CommittedImage {
+            manifest_digest: published.descriptor.digest().clone(),
+            manifest_size: published.descriptor.size(),
+            ..image
+        };
+        progress::summary(view, names, &shown, &solved.stats, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn solver_snapshots(store: &Store) -> Result<kiln_solver::snapshot::Snapshots> {
-    kiln_solver::snapshot::Snapshots::open(store.root())
-        .map_err(|e| anyhow::anyhow!("snapshots: {e}"))
+/// `--metadata-file`, with buildx's keys.
+fn metadata(published: &Published, image: &CommittedImage) -> serde_json::Value {
+    let descriptor = &published.descriptor;
+    // The config digest is the committed image's unless an output rewrote it in another
+    // form, whose manifest names it; the form never changes the config itself.
+    serde_json::json!({
+        "containerimage.digest": descriptor.digest().to_string(),
+        "containerimage.config.digest": image.config_digest.to_string(),
+        "containerimage.descriptor": descriptor,
+        "image.name": published.names.join(","),
+        "buildx.build.ref": format!("kiln/local/{}", build_ref()),
+    })
+}
+
+/// A unique id for this build (buildx names builds `builder/node/ref`).
+fn build_ref() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}{:08x}", std::process::id())
 }

@@ -1,154 +1,130 @@
-//! `-o/--output` exporters: `type=oci` (layout dir or `tar=true` archive), `type=docker`
-//! (docker-archive), `type=local` (the rootfs as a directory), `type=tar` (the rootfs as
-//! one tar).
+//! A build's outputs: every `-o`, `--load` and the implied `type=image` of `-t`/`--push`,
+//! parsed and checked before anything is built, then run through the solver's exporters.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use anyhow::{Result, bail};
+use kiln_solver::export::Annotations;
+use kiln_solver::output::{Built, Exported, Exporter, OutputKind, OutputSpec};
 
-use anyhow::{Context as _, Result, bail};
-use kiln_solver::export;
-use kiln_solver::snapshot::Snapshots;
-use kiln_solver::solve::{CommittedImage, LayerChain, LayerRecord};
-use kiln_solver::store::Store;
+use crate::cli::BuildArgs;
 
-/// A parsed `--output` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OutputSpec {
-    pub(crate) kind: String,
-    pub(crate) dest: PathBuf,
-    pub(crate) tar: bool,
-    pub(crate) name: Option<String>,
+/// The exporters of one build, in the order they run: the `-o` outputs as given, then the
+/// store's names and pushes of `-t`/`--push` (last, so an interrupted build leaves no name).
+pub(crate) struct Outputs {
+    explicit: Vec<(OutputSpec, Box<dyn Exporter>)>,
+    implied: Box<dyn Exporter>,
 }
 
-/// Parses `type=oci,dest=out,tar=true`; a bare path means `type=local,dest=PATH`, as in
-/// docker buildx.
-pub(crate) fn parse(spec: &str) -> Result<OutputSpec> {
-    if !spec.contains('=') {
-        return Ok(OutputSpec {
-            kind: "local".into(),
-            dest: PathBuf::from(spec),
-            tar: false,
-            name: None,
-        });
-    }
-    let mut fields = BTreeMap::new();
-    for part in spec.split(',') {
-        let Some((k, v)) = part.split_once('=') else {
-            bail!("--output {spec:?}: {part:?} is not key=value");
-        };
-        fields.insert(k.trim().to_owned(), v.trim().to_owned());
-    }
-    let kind = fields.remove("type").unwrap_or_else(|| "local".into());
-    if !["oci", "docker", "local", "tar"].contains(&kind.as_str()) {
-        bail!("--output {spec:?}: unknown type {kind:?} (oci, docker, local, tar)");
-    }
-    let Some(dest) = fields.remove("dest") else {
-        bail!("--output {spec:?}: dest= is required");
-    };
-    let tar = match fields.remove("tar").as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(v) => bail!("--output {spec:?}: tar={v} is not true or false"),
-    };
-    let name = fields.remove("name");
-    if let Some(k) = fields.keys().next() {
-        bail!("--output {spec:?}: unknown option {k:?}");
-    }
-    Ok(OutputSpec {
-        kind,
-        dest: PathBuf::from(dest),
-        tar,
-        name,
-    })
+/// What the outputs did, for the summary, `--iidfile` and `--metadata-file`.
+pub(crate) struct Published {
+    /// The image the build's id names: the first image output's, else the store's.
+    pub(crate) descriptor: oci_spec::image::Descriptor,
+    /// Names given in the store.
+    pub(crate) names: Vec<String>,
 }
 
-/// Exports the built image as `spec` says.
-pub(crate) fn export(
-    store: &Store,
-    snapshots: Snapshots,
-    spec: &str,
-    image: &CommittedImage,
-    layers: &[LayerRecord],
-    tags: &[String],
-) -> Result<()> {
-    let out = parse(spec)?;
-    let dest = &out.dest;
-    let ctx = || format!("exporting to {}", dest.display());
-    // Like BuildKit and containerd, the layout's `org.opencontainers.image.ref.name` is the
-    // tag (`1.0` for `app:1.0`), which `oci-layout://PATH:1.0` and `skopeo oci:PATH:1.0` use.
-    let ref_name = out
-        .name
-        .as_deref()
-        .or(tags.first().map(String::as_str))
-        .map(tag_of);
-    match out.kind.as_str() {
-        "oci" if out.tar => {
-            export::export_oci_tar(
-                store.content(),
-                &image.manifest_digest,
-                dest,
-                ref_name.as_deref(),
-            )
-            .with_context(ctx)?;
+impl Outputs {
+    /// Parses and checks `-o`, `--load`, `--annotation`, `--push` against each other.
+    pub(crate) fn plan(args: &BuildArgs) -> Result<Self> {
+        let mut annotations = Annotations::default();
+        for flag in &args.annotations {
+            annotations.add_flag(flag).map_err(anyhow::Error::msg)?;
         }
-        "oci" => {
-            export::export_oci_layout(
-                store.content(),
-                &image.manifest_digest,
-                dest,
-                ref_name.as_deref(),
-            )
-            .with_context(ctx)?;
+        let mut specs = args
+            .outputs
+            .iter()
+            .map(|s| OutputSpec::parse(s).map_err(anyhow::Error::msg))
+            .collect::<Result<Vec<_>>>()?;
+        if args.load {
+            specs.push(OutputSpec {
+                kind: OutputKind::Docker {
+                    dest: None,
+                    names: Vec::new(),
+                },
+                form: Default::default(),
+            });
         }
-        "docker" => {
-            export::export_docker_archive(store.content(), &image.manifest_digest, tags, dest)
-                .with_context(ctx)?;
+        let to_stdout = specs.iter().filter(|s| s.uses_stdout()).count();
+        if to_stdout > 1 {
+            bail!("only one output can stream to stdout (dest=-)");
         }
-        kind => {
-            let chain = LayerChain::new(store.content(), layers).map_err(anyhow::Error::msg)?;
-            let open = |d: &oci_spec::image::Digest| chain.open(d);
-            if kind == "local" {
-                snapshots
-                    .export_local(&chain.diff_ids, &open, dest)
-                    .with_context(ctx)?;
-            } else {
-                snapshots
-                    .export_tar(&chain.diff_ids, &open, dest)
-                    .with_context(ctx)?;
+        if to_stdout == 1 && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            // Checked now too, so the mistake does not cost a build.
+            return Err(kiln_solver::output::OutputError::Terminal.into());
+        }
+        if to_stdout == 1 && args.quiet {
+            bail!(
+                "-q prints the image id on stdout, where an output streams its tar: drop -q or write the output to a file"
+            );
+        }
+        if args.push && args.tags.is_empty() {
+            bail!("--push needs a name to push to: add -t REGISTRY/REPOSITORY[:TAG]");
+        }
+        let explicit = specs
+            .into_iter()
+            .map(|spec| {
+                let exporter = spec.exporter(&annotations)?;
+                Ok((spec, exporter))
+            })
+            .collect::<Result<Vec<_>, kiln_solver::output::OutputError>>()?;
+        let implied = OutputSpec {
+            kind: OutputKind::Image {
+                names: Vec::new(),
+                push: args.push,
+                push_by_digest: false,
+                store: true,
+            },
+            form: Default::default(),
+        }
+        .exporter(&annotations)?;
+        Ok(Self { explicit, implied })
+    }
+
+    /// Runs the `-o` outputs; `between` runs after them and before the store's names (the
+    /// cache export goes there). `None` when cancelled.
+    pub(crate) fn run(
+        &self,
+        built: &Built<'_>,
+        quiet: bool,
+        between: impl FnOnce() -> Result<bool>,
+    ) -> Result<Option<Published>> {
+        let mut first_image = None;
+        let mut names = Vec::new();
+        for (spec, exporter) in &self.explicit {
+            if kiln_solver::cancel::is_cancelled() {
+                return Ok(None);
             }
+            let done = exporter.export(built)?;
+            if spec.writes_image() && first_image.is_none() {
+                first_image.clone_from(&done.descriptor);
+            }
+            report(&done, quiet, &mut names);
         }
-    }
-    Ok(())
-}
-
-/// The tag of a reference: what follows the last `:` after the last `/`, else `latest`.
-fn tag_of(reference: &str) -> String {
-    let name = reference.split('@').next().unwrap_or(reference);
-    let slash = name.rfind('/').map_or(0, |i| i + 1);
-    match name[slash..].rfind(':') {
-        Some(i) => name[slash + i + 1..].to_owned(),
-        None => "latest".to_owned(),
+        if !between()? || kiln_solver::cancel::is_cancelled() {
+            return Ok(None);
+        }
+        let done = self.implied.export(built)?;
+        report(&done, quiet, &mut names);
+        let Some(descriptor) = first_image.or(done.descriptor) else {
+            bail!("internal: the store's image has no descriptor");
+        };
+        Ok(Some(Published { descriptor, names }))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn output_specs() {
-        let o = parse("type=oci,dest=out,tar=true").unwrap();
-        assert_eq!((o.kind.as_str(), o.tar), ("oci", true));
-        assert_eq!(parse("dir").unwrap().kind, "local");
-        assert!(parse("type=nope,dest=x").is_err());
-        assert!(parse("type=oci").is_err());
-        assert!(parse("type=oci,dest=x,bogus=1").is_err());
+fn report(done: &Exported, quiet: bool, names: &mut Vec<String>) {
+    names.extend(done.tagged.iter().cloned());
+    if quiet {
+        return;
     }
-
-    #[test]
-    fn tags_of_references() {
-        assert_eq!(tag_of("app:1.0"), "1.0");
-        assert_eq!(tag_of("localhost:5000/app"), "latest");
-        assert_eq!(tag_of("localhost:5000/app:v2"), "v2");
+    for (pushed, took) in &done.pushed {
+        crate::commands::progress::note(&format!(
+            "pushed {} {} in {:.2}s",
+            pushed.reference,
+            pushed.digest,
+            took.as_secs_f64()
+        ));
+    }
+    for note in &done.notes {
+        crate::commands::progress::note(note);
     }
 }

@@ -36,7 +36,7 @@ companions) the runner
      git's symlink placeholders turned back into symlinks, INPUTS' files added), maps external bases
      onto the stand-ins and writes the rewritten Dockerfile in place of the original;
   3. builds it with buildah and with kiln
-     (`kiln build --progress plain -f {dockerfile} -o type=oci,dest={out} {args} {context}`,
+     (`kiln build --progress plain -f {dockerfile} -o type=oci,tar=false,dest={out} {args} {context}`,
      KILN_ROOT a per-run store, or the case's own when it has a pre-build), one context copy each,
      {args} being INPUTS' --build-arg/--secret/--ssh words (the same for buildah);
   4. compares the two images with run.compare (plus the config's `author`, which run.py does not
@@ -99,7 +99,7 @@ def load_runner(path):
 
 # --no-cache as the oracle's: the builder store is shared by all cases, and a step another case
 # ran (with a secret this one lacks) must not make this one's result depend on the order.
-KILN_TEMPLATE = "kiln build --no-cache --progress plain -f {dockerfile} -o type=oci,dest={out} {args} {context}"
+KILN_TEMPLATE = "kiln build --no-cache --progress plain -f {dockerfile} -o type=oci,tar=false,dest={out} {args} {context}"
 
 # =============================================================================================
 # What the bats tests know and the fixtures do not say.  Keys are `<dir>/<path in the dir>`;

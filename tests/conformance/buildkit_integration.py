@@ -842,7 +842,7 @@ class Harness:
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
         layout = os.path.join(d, "oci")
-        extra = ["-o", f"type=oci,dest={layout}"]
+        extra = ["-o", f"type=oci,tar=false,dest={layout}"]
         if kind == "push":
             extra += ["-t", arg, "--push"]
         elif kind == "tag":
@@ -1032,7 +1032,7 @@ class Harness:
                 cfg_layout = None
                 if want_cfg and (p is None or norm_platform(p) == HOST_PLATFORM or p == targets[0]):
                     cfg_layout = os.path.join(cdir, "oci-" + (platform_dir(p) if p else "image"))
-                    extra = ["-o", f"type=oci,dest={cfg_layout}"]
+                    extra = ["-o", f"type=oci,tar=false,dest={cfg_layout}"]
                 r = self.build_line(line, cdir, extra_outputs=extra, platform=p, out=sub_out)
                 r["platform"], r["cfg_layout"] = p, cfg_layout
                 runs.append(r)

@@ -34,7 +34,7 @@ use common::Tmp;
 
 /// How the runner invokes kiln (its placeholders are shell-quoted by the runner).
 const BUILDER_CMD: &str =
-    "kiln build --progress plain -f {dockerfile} -o type=oci,dest={out} {args} {context}";
+    "kiln build --progress plain -f {dockerfile} -o type=oci,tar=false,dest={out} {args} {context}";
 
 fn corpus() -> PathBuf {
     match std::env::var_os("KILN_CONFORMANCE_DIR") {

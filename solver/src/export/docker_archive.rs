@@ -12,6 +12,7 @@
 //! 1.10) and containers/image both sniff and decompress, and the export stays a plain copy.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use oci_spec::image::Digest;
@@ -43,6 +44,19 @@ pub fn export_docker_archive(
     repo_tags: &[String],
     dest_file: &Path,
 ) -> Result<(), ExportError> {
+    let file = AtomicFile::create(dest_file)?;
+    write_docker_archive(store, manifest_digest, repo_tags, file, dest_file)?.commit()
+}
+
+/// Streams the image `manifest_digest` as a docker archive into `out` (`dest` names it in
+/// errors), tagged with `repo_tags`; returns the writer.
+pub fn write_docker_archive<W: Write>(
+    store: &ContentStore,
+    manifest_digest: &Digest,
+    repo_tags: &[String],
+    out: W,
+    dest_file: &Path,
+) -> Result<W, ExportError> {
     let tags = parse_repo_tags(repo_tags)?;
     let image = StoredImage::load(store, manifest_digest)?;
     let config_digest = image.manifest.config().digest();
@@ -63,7 +77,7 @@ pub fn export_docker_archive(
     let manifest_json = serde_json::to_vec(&manifest).map_err(json_err)?;
     let repositories = repositories(&tags, &image);
 
-    let mut tar = TarOut::new(AtomicFile::create(dest_file)?);
+    let mut tar = TarOut::new(out);
     let io_err = |e| ExportError::io(dest_file, e);
     let mut written = std::collections::HashSet::new();
     for (layer, name) in image.manifest.layers().iter().zip(&layer_names) {
@@ -85,7 +99,7 @@ pub fn export_docker_archive(
         let bytes = serde_json::to_vec(&repositories).map_err(json_err)?;
         tar.bytes("repositories", &bytes).map_err(io_err)?;
     }
-    tar.finish().map_err(io_err)?.commit()
+    tar.finish().map_err(io_err)
 }
 
 fn parse_repo_tags(repo_tags: &[String]) -> Result<Vec<Reference>, ExportError> {

@@ -60,6 +60,14 @@ pub enum ExportError {
     /// A repo tag for a docker archive does not parse.
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// The image could not be rewritten in the form asked (compression, media types).
+    #[error("rewriting image {digest}: {detail}")]
+    Rewrite {
+        /// The manifest or layer involved.
+        digest: Digest,
+        /// What went wrong.
+        detail: String,
+    },
     /// Docker archives name images by tag; a digest reference cannot be a repo tag.
     #[error("{reference}: a docker archive repo tag cannot carry a digest")]
     DigestInRepoTag {

@@ -91,3 +91,27 @@ impl StoredImage {
         Some(platform)
     }
 }
+
+/// The descriptor of the stored image `digest` (its media type, size and platform), checked
+/// complete.
+pub fn image_descriptor(store: &ContentStore, digest: &Digest) -> Result<Descriptor, ExportError> {
+    Ok(StoredImage::load(store, digest)?.descriptor())
+}
+
+/// The platform the stored image's config names.
+pub fn image_platform(
+    store: &ContentStore,
+    digest: &Digest,
+) -> Result<kiln_llb::Platform, ExportError> {
+    let image = StoredImage::load(store, digest)?;
+    let config: ConfigPlatform =
+        serde_json::from_slice(&image.config_bytes).map_err(|source| ExportError::BadManifest {
+            digest: digest.clone(),
+            source,
+        })?;
+    Ok(kiln_llb::Platform::new(
+        config.os.as_deref().unwrap_or_default(),
+        config.architecture.as_deref().unwrap_or_default(),
+        config.variant.as_deref().unwrap_or_default(),
+    ))
+}

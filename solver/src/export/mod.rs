@@ -12,6 +12,7 @@
 mod atomic;
 mod docker_archive;
 mod error;
+mod form;
 mod image;
 mod json;
 mod oci_layout;
@@ -23,10 +24,12 @@ pub(crate) mod test_image;
 mod tool_check;
 
 pub use atomic::write_atomic;
-pub use docker_archive::export_docker_archive;
+pub use docker_archive::{export_docker_archive, write_docker_archive};
 pub use error::ExportError;
-pub use oci_layout::export_oci_layout;
+pub use form::{Annotations, ImageForm, LayerCompression, rewrite_image};
+pub use image::{image_descriptor, image_platform};
+pub use oci_layout::{IndexEntry, export_oci_layout};
 pub(crate) use oci_layout::{oci_layout_bytes, place_blob};
-pub use oci_tar::export_oci_tar;
+pub use oci_tar::{export_oci_tar, write_oci_tar};
 
 pub use crate::image::layout::{INDEX_FILE, LAYOUT_VERSION, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION};

@@ -5,9 +5,10 @@
 //! never finds it naming a blob that is not there yet. An existing layout is extended: the
 //! new manifest replaces any entry with the same ref name, other entries stay.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
+use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, Digest, ImageIndex, MediaType};
@@ -20,18 +21,45 @@ use super::json::canonical_json;
 use super::{INDEX_FILE, LAYOUT_VERSION, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION};
 use crate::store::ContentStore;
 
+/// How an image is entered in an `index.json`: its ref name and the descriptor's other
+/// annotations (`annotation-manifest-descriptor.*`).
+#[derive(Debug, Clone, Copy)]
+pub struct IndexEntry<'a> {
+    /// `org.opencontainers.image.ref.name`.
+    pub ref_name: Option<&'a str>,
+    /// More annotations on the descriptor.
+    pub annotations: &'a BTreeMap<String, String>,
+}
+
+static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> From<Option<&'a str>> for IndexEntry<'a> {
+    fn from(ref_name: Option<&'a str>) -> Self {
+        Self {
+            ref_name,
+            annotations: &NO_ANNOTATIONS,
+        }
+    }
+}
+
 /// Writes the image `manifest_digest` into the layout at `dest_dir` (created if missing),
-/// naming it `ref_name` in `index.json` when given; returns the descriptor added to the index.
-pub fn export_oci_layout(
+/// entered in `index.json` as `entry` says; returns the descriptor added to the index.
+/// Exports into one layout are serialised by a lock on the directory, so concurrent builds
+/// each keep their entry.
+pub fn export_oci_layout<'a>(
     store: &ContentStore,
     manifest_digest: &Digest,
     dest_dir: &Path,
-    ref_name: Option<&str>,
+    entry: impl Into<IndexEntry<'a>>,
 ) -> Result<Descriptor, ExportError> {
+    let entry = entry.into();
+    let ref_name = entry.ref_name;
     if let Some(name) = ref_name {
         check_ref_name(name)?;
     }
     let image = StoredImage::load(store, manifest_digest)?;
+    fs::create_dir_all(dest_dir).map_err(|e| ExportError::io(dest_dir, e))?;
+    let _lock = lock_dir(dest_dir)?;
     prepare_layout_dir(dest_dir)?;
 
     let blobs = image.blobs();
@@ -50,21 +78,34 @@ pub fn export_oci_layout(
 
     let index_path = dest_dir.join(INDEX_FILE);
     let existing = read_index(&index_path)?;
-    let descriptor = manifest_descriptor(&image, ref_name);
+    let descriptor = manifest_descriptor(&image, entry);
     let index = merge_index(existing, descriptor.clone(), ref_name);
     let bytes = index_bytes(&index, &index_path)?;
     write_atomic(&index_path, &bytes)?;
     Ok(descriptor)
 }
 
-/// The descriptor for `image` in an index, carrying `ref_name` as its annotation.
-pub(crate) fn manifest_descriptor(image: &StoredImage, ref_name: Option<&str>) -> Descriptor {
+/// An exclusive `flock` on the layout directory, held while its index is read and replaced.
+fn lock_dir(dir: &Path) -> Result<fs::File, ExportError> {
+    let file = fs::File::open(dir).map_err(|e| ExportError::io(dir, e))?;
+    rustix::fs::flock(file.as_fd(), rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| ExportError::io(dir, e.into()))?;
+    Ok(file)
+}
+
+/// The descriptor for `image` in an index, carrying `entry`'s ref name and annotations.
+pub(crate) fn manifest_descriptor(image: &StoredImage, entry: IndexEntry<'_>) -> Descriptor {
     let mut descriptor = image.descriptor();
-    if let Some(name) = ref_name {
-        descriptor.set_annotations(Some(HashMap::from([(
-            REF_NAME_ANNOTATION.to_owned(),
-            name.to_owned(),
-        )])));
+    let mut annotations: HashMap<String, String> = entry
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(name) = entry.ref_name {
+        annotations.insert(REF_NAME_ANNOTATION.to_owned(), name.to_owned());
+    }
+    if !annotations.is_empty() {
+        descriptor.set_annotations(Some(annotations));
     }
     descriptor
 }
@@ -158,10 +199,9 @@ struct LayoutMarker {
     image_layout_version: String,
 }
 
-/// Creates `dest` or checks it is a layout kiln may add to; an unrelated non-empty directory
-/// is refused rather than littered with blobs.
+/// Checks `dest` (made by the caller) is a layout kiln may add to, marking an empty one; an
+/// unrelated non-empty directory is refused rather than littered with blobs.
 fn prepare_layout_dir(dest: &Path) -> Result<(), ExportError> {
-    fs::create_dir_all(dest).map_err(|e| ExportError::io(dest, e))?;
     let marker_path = dest.join(OCI_LAYOUT_FILE);
     match fs::read(&marker_path) {
         Ok(bytes) => {
@@ -255,6 +295,41 @@ mod tests {
     use crate::store::test_dir::TestDir;
     use kiln_llb::Platform;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn concurrent_exports_keep_every_entry() {
+        let dir = TestDir::new("oci-layout-concurrent");
+        let store = ContentStore::open(&dir.path().join("store")).unwrap();
+        let images: Vec<_> = (0..8)
+            .map(|i| {
+                let data = format!("image {i}");
+                build(&store, &[&[("f", data.as_bytes())]], None)
+            })
+            .collect();
+        let dest = dir.path().join("layout");
+        for round in 0..4 {
+            let dest = dest.join(round.to_string());
+            let start = std::sync::Barrier::new(images.len());
+            std::thread::scope(|scope| {
+                for (i, image) in images.iter().enumerate() {
+                    let (store, dest, start) = (&store, &dest, &start);
+                    scope.spawn(move || {
+                        start.wait();
+                        let name = format!("t{i}");
+                        export_oci_layout(store, &image.manifest, dest, Some(name.as_str()))
+                            .unwrap();
+                    });
+                }
+            });
+            let mut names: Vec<String> = index_of(&dest)
+                .manifests()
+                .iter()
+                .filter_map(|d| ref_name_of(d).map(str::to_owned))
+                .collect();
+            names.sort();
+            assert_eq!(names.len(), images.len(), "round {round}: {names:?}");
+        }
+    }
 
     fn index_of(dest: &Path) -> ImageIndex {
         serde_json::from_slice(&fs::read(dest.join(INDEX_FILE)).unwrap()).unwrap()

@@ -1,6 +1,7 @@
 //! Export to an OCI image layout packed as a tar archive (what `skopeo`'s `oci-archive:`,
 //! `podman load` and BuildKit's `type=oci` produce).
 
+use std::io::Write;
 use std::path::Path;
 
 use oci_spec::image::{Descriptor, Digest};
@@ -9,7 +10,7 @@ use super::atomic::AtomicFile;
 use super::error::ExportError;
 use super::image::StoredImage;
 use super::oci_layout::{
-    check_ref_name, index_bytes, manifest_descriptor, merge_index, oci_layout_bytes,
+    IndexEntry, check_ref_name, index_bytes, manifest_descriptor, merge_index, oci_layout_bytes,
 };
 use super::tar_entries::TarOut;
 use super::{INDEX_FILE, OCI_LAYOUT_FILE};
@@ -17,22 +18,38 @@ use crate::store::ContentStore;
 
 /// Writes the image `manifest_digest` as an OCI layout tar at `dest_file` (replacing it
 /// atomically); returns the descriptor in its `index.json`.
-pub fn export_oci_tar(
+pub fn export_oci_tar<'a>(
     store: &ContentStore,
     manifest_digest: &Digest,
     dest_file: &Path,
-    ref_name: Option<&str>,
+    entry: impl Into<IndexEntry<'a>>,
 ) -> Result<Descriptor, ExportError> {
-    if let Some(name) = ref_name {
+    let file = AtomicFile::create(dest_file)?;
+    let (file, descriptor) = write_oci_tar(store, manifest_digest, entry, file, dest_file)?;
+    file.commit()?;
+    Ok(descriptor)
+}
+
+/// Streams the image `manifest_digest` as an OCI layout tar into `out` (`dest` names it in
+/// errors); returns the writer and the descriptor in the archive's `index.json`.
+pub fn write_oci_tar<'a, W: Write>(
+    store: &ContentStore,
+    manifest_digest: &Digest,
+    entry: impl Into<IndexEntry<'a>>,
+    out: W,
+    dest: &Path,
+) -> Result<(W, Descriptor), ExportError> {
+    let entry = entry.into();
+    if let Some(name) = entry.ref_name {
         check_ref_name(name)?;
     }
     let image = StoredImage::load(store, manifest_digest)?;
-    let descriptor = manifest_descriptor(&image, ref_name);
-    let index = merge_index(None, descriptor.clone(), ref_name);
-    let index_json = index_bytes(&index, dest_file)?;
+    let descriptor = manifest_descriptor(&image, entry);
+    let index = merge_index(None, descriptor.clone(), entry.ref_name);
+    let index_json = index_bytes(&index, dest)?;
 
-    let mut tar = TarOut::new(AtomicFile::create(dest_file)?);
-    let io_err = |e| ExportError::io(dest_file, e);
+    let mut tar = TarOut::new(out);
+    let io_err = |e| ExportError::io(dest, e);
     // Layout marker and index first, so a streaming reader knows what follows.
     tar.bytes(OCI_LAYOUT_FILE, &oci_layout_bytes())
         .map_err(io_err)?;
@@ -49,8 +66,7 @@ pub fn export_oci_tar(
     }
     tar.bytes(&blob_path(&image.digest), &image.manifest_bytes)
         .map_err(io_err)?;
-    tar.finish().map_err(io_err)?.commit()?;
-    Ok(descriptor)
+    Ok((tar.finish().map_err(io_err)?, descriptor))
 }
 
 /// `blobs/<alg>/<hex>` inside an archive.

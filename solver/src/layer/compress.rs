@@ -17,14 +17,26 @@ pub(crate) enum Compressor<W: Write> {
 
 impl<W: Write> Compressor<W> {
     pub(crate) fn new(compression: Compression, inner: W) -> io::Result<Self> {
+        Self::with_level(compression, None, inner)
+    }
+
+    /// A compressor at `level` (gzip 0–9, zstd 1–22; `None`: the algorithm's default).
+    pub(crate) fn with_level(
+        compression: Compression,
+        level: Option<i32>,
+        inner: W,
+    ) -> io::Result<Self> {
         Ok(match compression {
             // Parallel, and still deterministic: the bytes depend on the input alone.
-            Compression::Gzip => {
-                Self::Gzip(ParGzEncoder::new(inner, flate2::Compression::default())?)
-            }
+            Compression::Gzip => Self::Gzip(ParGzEncoder::new(
+                inner,
+                level.map_or_else(flate2::Compression::default, |l| {
+                    flate2::Compression::new(l.clamp(0, 9).unsigned_abs())
+                }),
+            )?),
             Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(
                 inner,
-                ZSTD_DEFAULT_LEVEL,
+                level.unwrap_or(ZSTD_DEFAULT_LEVEL),
             )?),
             Compression::None => Self::None(inner),
         })

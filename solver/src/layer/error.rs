@@ -104,6 +104,14 @@ pub enum LayerError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A blob did not decompress to the layer its diff id names.
+    #[error("layer blob decompresses to {got}, not its diff id {expected}")]
+    DiffIdMismatch {
+        /// The diff id the image names (boxed: every layer error stays small).
+        expected: Box<oci_spec::image::Digest>,
+        /// What the blob holds.
+        got: Box<oci_spec::image::Digest>,
+    },
     /// The build was cancelled (Ctrl-C, SIGTERM) while the layer was being written.
     #[error("cancelled while writing the layer")]
     Cancelled,

@@ -23,6 +23,7 @@ mod header;
 pub(crate) mod meta;
 mod pargz;
 mod read;
+mod recompress;
 mod source;
 mod write;
 pub(crate) mod xattr;
@@ -34,6 +35,7 @@ pub(crate) mod testutil;
 
 pub use decompress::{decompress_reader, is_archive, layer_media_type};
 pub use error::LayerError;
+pub use recompress::recompress;
 pub use write::write_layer;
 
 pub(crate) use apply::{ApplyOptions, Owners, ParentResolver, WhiteoutMode, apply, apply_with};

@@ -3,6 +3,7 @@
 //! into place, so a destination never holds half an export.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 use oci_spec::image::Digest;
@@ -64,22 +65,35 @@ impl Snapshots {
         open_blob: OpenBlob<'_>,
         dest_file: &Path,
     ) -> Result<(), SnapshotError> {
-        let rootfs = self.rootfs(chain, open_blob)?;
         let (parent, label) = beside(dest_file);
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
         let temp = Temp::beside(parent, &label);
-        let mut file = File::create_new(temp.path()).map_err(io_error(temp.path()))?;
+        let file = File::create_new(temp.path()).map_err(io_error(temp.path()))?;
+        let file = self.write_tar(chain, open_blob, file, dest_file)?;
+        file.sync_all().map_err(io_error(temp.path()))?;
+        drop(file);
+        temp.rename_into(dest_file).map_err(io_error(dest_file))
+    }
+
+    /// Streams the merged tree of `chain` into `out` as one uncompressed tar (`dest` names
+    /// it in errors); returns the writer.
+    pub fn write_tar<W: Write>(
+        &self,
+        chain: &[Digest],
+        open_blob: OpenBlob<'_>,
+        mut out: W,
+        dest: &Path,
+    ) -> Result<W, SnapshotError> {
+        let rootfs = self.rootfs(chain, open_blob)?;
         let opts = LayerOptions {
             compression: Compression::None,
             source_date_epoch: None,
         };
-        write_layer(&rootfs, &mut file, &opts).map_err(|source| SnapshotError::Archive {
-            path: dest_file.to_path_buf(),
+        write_layer(&rootfs, &mut out, &opts).map_err(|source| SnapshotError::Archive {
+            path: dest.to_path_buf(),
             source,
         })?;
-        file.sync_all().map_err(io_error(temp.path()))?;
-        drop(file);
-        temp.rename_into(dest_file).map_err(io_error(dest_file))
+        Ok(out)
     }
 }
 

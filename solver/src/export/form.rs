@@ -1,0 +1,281 @@
+//! The form an image is exported in — buildx's image-exporter keys: layer compression,
+//! OCI or Docker media types, annotations — and the rewrite of a committed image into it.
+//!
+//! A rewrite makes a new manifest (and converted layer blobs) in the content store; the
+//! committed image is untouched. A converted blob is remembered in the cache index under its
+//! source digest and target, so exporting again reuses it instead of compressing again.
+
+use std::collections::{BTreeMap, HashSet};
+
+use oci_spec::image::Digest;
+use serde_json::{Value, json};
+
+use super::error::ExportError;
+use crate::cache::{CacheEntry, LayerRecord};
+use crate::layer::{Compression, recompress};
+use crate::store::Store;
+
+/// How the image is written, buildx's image-exporter keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageForm {
+    /// `compression=` with `compression-level=`: layers this build made are written so.
+    pub compression: Option<LayerCompression>,
+    /// `force-compression=true`: base layers too.
+    pub force_compression: bool,
+    /// `oci-mediatypes=false`: Docker schema 2 media types.
+    pub oci_mediatypes: Option<bool>,
+    /// `annotation.*` and friends, and `--annotation`.
+    pub annotations: Annotations,
+}
+
+impl ImageForm {
+    /// True when the image is written as committed.
+    pub fn is_plain(&self) -> bool {
+        self.compression.is_none()
+            && self.oci_mediatypes != Some(false)
+            && self.annotations.manifest.is_empty()
+    }
+}
+
+/// A compression and its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerCompression {
+    /// The algorithm.
+    pub kind: Compression,
+    /// `compression-level=` (gzip 0–9, zstd 1–22), else the algorithm's default.
+    pub level: Option<i32>,
+}
+
+/// Annotations by where they go (buildx's `annotation-<where>.KEY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations {
+    /// On the manifest (`annotation.KEY`, `annotation-manifest.KEY`, `--annotation KEY=V`).
+    pub manifest: BTreeMap<String, String>,
+    /// On the manifest's descriptor in an index (`annotation-manifest-descriptor.KEY`).
+    pub manifest_descriptor: BTreeMap<String, String>,
+    /// On an image index (`annotation-index.KEY`) — refused: a single-platform image has none.
+    pub index: BTreeMap<String, String>,
+}
+
+impl Annotations {
+    /// Adds one `--annotation [TYPE:]KEY=VALUE` (TYPE `manifest`, `manifest-descriptor`,
+    /// `index`, `index-descriptor`; `manifest` by default), as buildx reads it.
+    pub fn add_flag(&mut self, flag: &str) -> Result<(), String> {
+        let Some((key, value)) = flag.split_once('=') else {
+            return Err(format!("--annotation {flag:?}: expected [TYPE:]KEY=VALUE"));
+        };
+        let (kind, key) = match key.split_once(':') {
+            Some((kind, key))
+                if [
+                    "manifest",
+                    "manifest-descriptor",
+                    "index",
+                    "index-descriptor",
+                ]
+                .contains(&kind) =>
+            {
+                (kind, key)
+            }
+            _ => ("manifest", key),
+        };
+        self.add(kind, key, value)
+            .map_err(|e| format!("--annotation {flag:?}: {e}"))
+    }
+
+    /// Adds `key=value` to the annotations of `kind` (as the flag's and `-o`'s TYPE names it).
+    pub fn add(&mut self, kind: &str, key: &str, value: &str) -> Result<(), String> {
+        if key.is_empty() {
+            return Err("empty annotation key".into());
+        }
+        if key.contains('[') {
+            return Err("per-platform annotations ([os/arch]) need a multi-platform build".into());
+        }
+        let map = match kind {
+            "manifest" => &mut self.manifest,
+            "manifest-descriptor" => &mut self.manifest_descriptor,
+            // BuildKit: "index annotations not supported for single platform export".
+            "index" | "index-descriptor" => &mut self.index,
+            other => return Err(format!("unknown annotation type {other:?}")),
+        };
+        map.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    /// Merges `other` in (its values win).
+    pub fn extend(&mut self, other: &Annotations) {
+        self.manifest.extend(other.manifest.clone());
+        self.manifest_descriptor
+            .extend(other.manifest_descriptor.clone());
+        self.index.extend(other.index.clone());
+    }
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// The compression a layer media type names (`None` for a foreign or unknown layer, which
+/// is passed on as it is).
+fn compression_of(media_type: &str) -> Option<Compression> {
+    if media_type.contains("foreign") || media_type.contains("nondistributable") {
+        None
+    } else if media_type.ends_with("gzip") {
+        Some(Compression::Gzip)
+    } else if media_type.ends_with("zstd") {
+        Some(Compression::Zstd)
+    } else if media_type.ends_with(".tar") {
+        Some(Compression::None)
+    } else {
+        None
+    }
+}
+
+/// The layer media type for `compression` in OCI or Docker terms.
+fn layer_media_type(compression: Compression, oci: bool) -> Option<&'static str> {
+    match (compression, oci) {
+        (c, true) => Some(c.media_type()),
+        (Compression::Gzip, false) => Some(DOCKER_LAYER_GZIP),
+        (Compression::None, false) => Some(DOCKER_LAYER),
+        (Compression::Zstd, false) => None,
+    }
+}
+
+/// Writes the image `manifest` in `form` and returns the new manifest's digest (the same
+/// digest when the form changes nothing). Layers this build made (`own`, by blob digest) —
+/// and every layer with `force_compression` — are converted to the asked compression.
+pub fn rewrite_image(
+    store: &Store,
+    manifest: &Digest,
+    form: &ImageForm,
+    own: &HashSet<Digest>,
+) -> Result<Digest, ExportError> {
+    if form.is_plain() {
+        return Ok(manifest.clone());
+    }
+    let bad = |detail: String| ExportError::Rewrite {
+        digest: manifest.clone(),
+        detail,
+    };
+    let content = store.content();
+    let mut m: Value =
+        serde_json::from_slice(&content.read_blob(manifest)?).map_err(|e| bad(e.to_string()))?;
+    let config_digest = digest_at(&m["config"]).map_err(&bad)?;
+    let config: Value = serde_json::from_slice(&content.read_blob(&config_digest)?)
+        .map_err(|e| bad(format!("config {config_digest}: {e}")))?;
+    let diff_ids: Vec<Digest> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|d| d.as_str().and_then(|d| Digest::try_from(d).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let oci = form.oci_mediatypes.unwrap_or(true);
+    let layers = m["layers"].as_array().cloned().unwrap_or_default();
+    let mut out_layers = Vec::with_capacity(layers.len());
+    for (i, layer) in layers.into_iter().enumerate() {
+        let digest = digest_at(&layer).map_err(&bad)?;
+        let media_type = layer["mediaType"].as_str().unwrap_or_default().to_owned();
+        let Some(current) = compression_of(&media_type) else {
+            out_layers.push(layer);
+            continue;
+        };
+        let wanted = form
+            .compression
+            .filter(|_| form.force_compression || own.contains(&digest));
+        let mut entry = layer.clone();
+        let mut compression = current;
+        if let Some(target) = wanted.filter(|t| t.kind != current) {
+            let diff_id = diff_ids
+                .get(i)
+                .ok_or_else(|| bad(format!("no diff id for layer {i} ({digest})")))?;
+            let converted = convert(store, &digest, diff_id, target)?;
+            entry["digest"] = json!(converted.digest);
+            entry["size"] = json!(converted.size);
+            compression = target.kind;
+        }
+        let Some(mt) = layer_media_type(compression, oci) else {
+            return Err(bad(format!(
+                "layer {digest} is zstd, which has no Docker media type: drop \
+                 oci-mediatypes=false or add compression=gzip,force-compression=true"
+            )));
+        };
+        entry["mediaType"] = json!(mt);
+        out_layers.push(entry);
+    }
+    m["layers"] = Value::Array(out_layers);
+    m["mediaType"] = json!(if oci { OCI_MANIFEST } else { DOCKER_MANIFEST });
+    m["config"]["mediaType"] = json!(if oci { OCI_CONFIG } else { DOCKER_CONFIG });
+    if !form.annotations.manifest.is_empty() {
+        let mut all: BTreeMap<String, Value> = m["annotations"]
+            .as_object()
+            .map(|a| a.clone().into_iter().collect())
+            .unwrap_or_default();
+        for (k, v) in &form.annotations.manifest {
+            all.insert(k.clone(), json!(v));
+        }
+        m["annotations"] = json!(all);
+    }
+    let bytes = serde_json::to_vec(&m).map_err(|e| bad(e.to_string()))?;
+    Ok(content.put_bytes(&bytes)?.digest)
+}
+
+fn digest_at(descriptor: &Value) -> Result<Digest, String> {
+    let d = descriptor["digest"].as_str().unwrap_or_default();
+    Digest::try_from(d).map_err(|e| format!("descriptor digest {d:?}: {e}"))
+}
+
+/// The blob of layer `digest` compressed as `target`: remembered from an earlier export, or
+/// made now (checked against `diff_id`) and remembered.
+fn convert(
+    store: &Store,
+    digest: &Digest,
+    diff_id: &Digest,
+    target: LayerCompression,
+) -> Result<LayerRecord, ExportError> {
+    let key = format!(
+        "kiln.convert.v1:{digest}:{}:{}",
+        target.kind.media_type(),
+        target
+            .level
+            .map_or_else(|| "default".to_owned(), |l| l.to_string())
+    );
+    let remembered = store
+        .meta()
+        .cache_get(&key)
+        .ok()
+        .flatten()
+        .and_then(|bytes| CacheEntry::decode(&bytes))
+        .filter(|e| e.layer.digest().is_ok_and(|d| store.content().contains(&d)));
+    if let Some(entry) = remembered {
+        return Ok(entry.layer);
+    }
+    let blob = store.content().open_blob(digest)?;
+    let ingest = store.content().ingest()?;
+    let ingest = recompress(blob, diff_id, target.kind, target.level, ingest).map_err(|e| {
+        ExportError::Rewrite {
+            digest: digest.clone(),
+            detail: format!("converting the layer: {e}"),
+        }
+    })?;
+    let info = ingest.commit(None)?;
+    let layer = LayerRecord {
+        diff_id: diff_id.to_string(),
+        digest: info.digest.to_string(),
+        size: info.size,
+        media_type: target.kind.media_type().to_owned(),
+        created: None,
+    };
+    let entry = CacheEntry {
+        layer: layer.clone(),
+        result_key: None,
+    };
+    // Remembering is an optimisation: a failure costs the next export a conversion.
+    if let Ok(bytes) = entry.encode() {
+        let _ = store.meta().cache_put(&key, &bytes);
+    }
+    Ok(layer)
+}

@@ -1,0 +1,77 @@
+//! `type=image` and `type=registry`: the image named in kiln's store and, with `push=true`,
+//! pushed to each name (`push-by-digest`: as `name@digest`, no tag). Pushes come before
+//! the store's names, so a failed push leaves no new name behind.
+
+use std::time::Instant;
+
+use super::{Built, Exported, Exporter, OutputError};
+use crate::export::{ImageForm, image_descriptor, image_platform};
+use crate::store::{Reference, familiar_name};
+
+/// Names and pushes the image.
+#[derive(Debug)]
+pub(super) struct ImageExporter {
+    /// `name=`; empty: the build's `-t` names.
+    pub(super) names: Vec<String>,
+    pub(super) push: bool,
+    pub(super) push_by_digest: bool,
+    /// Name the image in kiln's store.
+    pub(super) store: bool,
+    pub(super) form: ImageForm,
+}
+
+impl Exporter for ImageExporter {
+    fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
+        let digest = built.in_form(&self.form)?;
+        let content = built.store.content();
+        let mut done = Exported {
+            descriptor: Some(image_descriptor(content, &digest)?),
+            ..Exported::default()
+        };
+        let names = if self.names.is_empty() {
+            built.names
+        } else {
+            &self.names
+        };
+        if self.push {
+            for name in names {
+                if crate::cancel::is_cancelled() {
+                    return Err(crate::export::ExportError::Cancelled.into());
+                }
+                let destination = if self.push_by_digest {
+                    let parsed = Reference::parse_normalized(name).map_err(|e| {
+                        OutputError::Unsupported(format!("push-by-digest {name}: {e}"))
+                    })?;
+                    format!("{}@{digest}", parsed.repository())
+                } else {
+                    name.clone()
+                };
+                let started = Instant::now();
+                let pushed = crate::registry::block_on(built.registry.push(
+                    built.store,
+                    &digest,
+                    &destination,
+                ))??;
+                done.pushed.push((pushed, started.elapsed()));
+            }
+        }
+        if self.store {
+            let platform = image_platform(content, &digest)?;
+            for name in names {
+                if crate::cancel::is_cancelled() {
+                    return Err(crate::export::ExportError::Cancelled.into());
+                }
+                let full = built
+                    .store
+                    .images()
+                    .tag_image(name, &digest, &platform, false)
+                    .map_err(|source| OutputError::Tag {
+                        name: name.clone(),
+                        source,
+                    })?;
+                done.tagged.push(familiar_name(&full));
+            }
+        }
+        Ok(done)
+    }
+}
