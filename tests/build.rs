@@ -347,6 +347,87 @@ fn cached_rebuilds_keep_the_image_digest() {
     );
 }
 
+/// BuildKit's `COPY --link`: the step is keyed without its base, so a new base reuses the
+/// step's layer (the same blob) without running it, rebased onto the new base.
+#[test]
+fn copy_link_layer_is_rebased_onto_a_changed_base() {
+    let t = Tmp::new("copy-link");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nARG V\nRUN echo $V > /v\nCOPY --link f /app/f\nCOPY --link --chown=1:2 f /app/g\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    let build = |v: &str| {
+        let oci = t.join(&format!("oci-{v}"));
+        let run = kiln(
+            &root,
+            &[
+                "build",
+                "--build-arg",
+                &format!("V={v}"),
+                "-o",
+                &format!("type=oci,tar=false,dest={},name=x:1", oci.display()),
+                ctx.to_str().unwrap(),
+            ],
+        )
+        .ok();
+        let manifest = tool(
+            "skopeo",
+            &["inspect", "--raw", &format!("oci:{}:1", oci.display())],
+        )
+        .ok()
+        .stdout;
+        let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        let layers: Vec<String> = manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_owned())
+            .collect();
+        (run, oci, layers)
+    };
+    let (_, _, first) = build("one");
+    let (second, oci, layers) = build("two");
+    assert!(
+        second.counts() == (3, 1),
+        "only the RUN runs again:\n{}",
+        second.stderr
+    );
+    assert_ne!(first[1], layers[1], "the base changed");
+    assert_eq!(
+        first[2..],
+        layers[2..],
+        "the linked layers are the same blobs"
+    );
+    // The image holds the new base under the linked layers.
+    let bundle = t.join("bundle");
+    tool(
+        "umoci",
+        &[
+            "raw",
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:1", oci.display()),
+            bundle.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert_eq!(std::fs::read_to_string(bundle.join("v")).unwrap(), "two\n");
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("app/f")).unwrap(),
+        "f\n"
+    );
+}
+
 /// buildx passes SOURCE_DATE_EPOCH as a build arg: it sets every time, the base's included.
 #[test]
 fn source_date_epoch_as_a_build_arg() {

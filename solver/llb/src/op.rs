@@ -115,6 +115,40 @@ pub struct FileOp {
     pub actions: Vec<FileAction>,
 }
 
+impl FileOp {
+    /// True for a `COPY --link` (or `ADD --link`) without `--chmod`: BuildKit copies it onto
+    /// scratch and merges the result onto the base, so the step's layer depends on what it
+    /// copies, never on its base — a changed base reuses the layer without running the step.
+    /// An owner given by name still needs the base's `/etc/passwd`, so such a copy is based
+    /// (BuildKit would fail to find the user on scratch).
+    pub fn is_linked(&self) -> bool {
+        let numeric = |chown: &Option<String>| {
+            chown.as_deref().is_none_or(|c| {
+                c.split(':')
+                    .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+            })
+        };
+        let mut linked_copy = false;
+        for action in &self.actions {
+            match action {
+                FileAction::Copy { params, .. } => {
+                    if !params.link || params.chmod.is_some() || !numeric(&params.chown) {
+                        return false;
+                    }
+                    linked_copy = true;
+                }
+                FileAction::Mkfile { chown, chmod, .. } => {
+                    if chmod.is_some() || !numeric(chown) {
+                        return false;
+                    }
+                }
+                FileAction::Mkdir { .. } => return false,
+            }
+        }
+        linked_copy
+    }
+}
+
 /// How a RUN step reaches the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -337,5 +371,50 @@ impl Definition {
     /// The op with this id.
     pub fn get(&self, id: OpId) -> Option<&Op> {
         self.ops.get(id.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(link: bool, chown: Option<&str>, chmod: Option<&str>) -> FileAction {
+        FileAction::Copy {
+            source: OpId(1),
+            params: CopyParams {
+                sources: vec!["f".into()],
+                dest: "/f".into(),
+                chown: chown.map(str::to_owned),
+                chmod: chmod.map(str::to_owned),
+                parents: false,
+                excludes: Vec::new(),
+                unpack_archives: false,
+                link,
+            },
+        }
+    }
+
+    fn op(actions: Vec<FileAction>) -> FileOp {
+        FileOp {
+            base: OpId(0),
+            actions,
+        }
+    }
+
+    #[test]
+    fn linked_copies_follow_buildkits_rule() {
+        assert!(op(vec![copy(true, None, None)]).is_linked());
+        assert!(op(vec![copy(true, Some("1000:1000"), None)]).is_linked());
+        assert!(!op(vec![copy(false, None, None)]).is_linked());
+        // BuildKit keeps a --chmod copy on its base.
+        assert!(!op(vec![copy(true, None, Some("644"))]).is_linked());
+        // Names need the base's /etc/passwd.
+        assert!(!op(vec![copy(true, Some("app"), None)]).is_linked());
+        assert!(!op(vec![copy(true, None, None), copy(false, None, None)]).is_linked());
+        let mkdir = FileAction::Mkdir {
+            path: "/w".into(),
+            chown: None,
+        };
+        assert!(!op(vec![mkdir]).is_linked());
     }
 }

@@ -10,6 +10,7 @@
 //! | HTTP download | `http-content`: the file name, the content's digest and its mtime (never the URL: the same bytes from another URL are the same input) |
 //! | file op (COPY, ADD, WORKDIR) and exec op (RUN) | the op's encoding, the base's key, and per copy source or bind mount what it reads ([`Read`]) |
 //! | a step's definition key | `definition`, the op's encoding, the base's key and each source's key; looked up first, so a hit needs no source's content |
+//! | a linked copy (`COPY --link`) | as a file op, with scratch's key for the base: its layer is rebased onto whatever base it lands on |
 //!
 //! Never part of a key: stage names, source positions, mtimes of context files, secrets and
 //! cache-mount contents, proxy variables. A change to any recipe's bytes fails a pinned test
@@ -77,6 +78,12 @@ pub fn http_content(filename: &str, digest: &str, mtime: i64) -> CacheKey {
         .str("digest", digest)
         .str("mtime", &mtime.to_string());
     e.finish()
+}
+
+/// The base a linked copy is keyed on ([`kiln_llb::FileOp::is_linked`]): scratch's key, so
+/// the step's key holds nothing of its real base.
+pub fn linked_base() -> CacheKey {
+    source(&Op::Source(kiln_llb::Source::Scratch), None)
 }
 
 /// A file or exec op: the op, its base, and what it read from each source, in order.

@@ -19,7 +19,13 @@ pub(super) fn run_file_op(
     inputs: &BTreeMap<OpId, Arc<OpResult>>,
 ) -> Result<LayerRecord, String> {
     let base = &inputs[&file.base];
-    let base_rootfs = rootfs_of(inner, base)?;
+    // A linked copy is made on scratch (its layer is then rebased onto any base), as
+    // BuildKit's merge of a copy onto scratch.
+    let base_rootfs = if file.is_linked() {
+        None
+    } else {
+        rootfs_of(inner, base)?
+    };
     let diff = inner.temp_dir("diff")?;
     let out = diff.path();
     for action in &file.actions {

@@ -373,7 +373,7 @@ impl Inner {
                 reads.push(self.read_of(id, src, &params.sources)?);
             }
         }
-        Ok(key::step(op, base.key(), &reads))
+        Ok(key::step(op, &keyed_base(op, base), &reads))
     }
 
     /// The definition key of an op that reads other stages: its parameters and its inputs'
@@ -404,7 +404,11 @@ impl Inner {
             .iter()
             .filter_map(|s| inputs.get(s).map(|r| r.key()))
             .collect();
-        Ok(Some(key::definition(op, base.key(), &source_keys)))
+        Ok(Some(key::definition(
+            op,
+            &keyed_base(op, base),
+            &source_keys,
+        )))
     }
 
     /// The cached result of a definition key, as a layer on `base`.
@@ -606,5 +610,13 @@ impl Inner {
     fn temp_dir(&self, what: &str) -> Result<TempDir, String> {
         let parent = self.store.root().join("tmp");
         TempDir::new(&parent, what).map_err(|e| format!("{}: {e}", parent.display()))
+    }
+}
+
+/// The base key a step's key is made with: a linked copy's layer never depends on its base.
+fn keyed_base(op: &Op, base: &OpResult) -> CacheKey {
+    match op {
+        Op::File(file) if file.is_linked() => key::linked_base(),
+        _ => base.key().clone(),
     }
 }
