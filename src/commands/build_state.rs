@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use kiln_frontend::lower::Lowered;
@@ -30,3 +31,6 @@ pub(super) struct Solved {
     pub(super) remote_cache: RemoteCaches,
     pub(super) stats: progress::Stats,
 }
+
+/// A phase's outcome: carry on, or stop the command with this exit (the error was reported).
+pub(super) type Phase<T> = anyhow::Result<std::result::Result<T, ExitCode>>;

@@ -2,9 +2,11 @@
 
 pub(crate) mod build;
 mod build_cache;
+mod build_front;
 mod build_images;
 mod build_input;
 mod build_publish;
+mod build_solve;
 mod build_state;
 mod cache_spec;
 pub(crate) mod call;

@@ -57,12 +57,25 @@ pub struct Annotations {
     pub index: BTreeMap<String, String>,
 }
 
+/// An annotation kiln cannot take: the key (or the whole flag), and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("annotation {key:?}: {reason}")]
+pub struct AnnotationError {
+    /// The key, or the `--annotation` value as given.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 impl Annotations {
     /// Adds one `--annotation [TYPE:]KEY=VALUE` (TYPE `manifest`, `manifest-descriptor`,
     /// `index`, `index-descriptor`; `manifest` by default), as buildx reads it.
-    pub fn add_flag(&mut self, flag: &str) -> Result<(), String> {
+    pub fn add_flag(&mut self, flag: &str) -> Result<(), AnnotationError> {
         let Some((key, value)) = flag.split_once('=') else {
-            return Err(format!("--annotation {flag:?}: expected [TYPE:]KEY=VALUE"));
+            return Err(AnnotationError {
+                key: flag.to_owned(),
+                reason: "expected --annotation [TYPE:]KEY=VALUE".into(),
+            });
         };
         let (kind, key) = match key.split_once(':') {
             Some((kind, key))
@@ -79,23 +92,28 @@ impl Annotations {
             _ => ("manifest", key),
         };
         self.add(kind, key, value)
-            .map_err(|e| format!("--annotation {flag:?}: {e}"))
     }
 
     /// Adds `key=value` to the annotations of `kind` (as the flag's and `-o`'s TYPE names it).
-    pub fn add(&mut self, kind: &str, key: &str, value: &str) -> Result<(), String> {
+    pub fn add(&mut self, kind: &str, key: &str, value: &str) -> Result<(), AnnotationError> {
+        let err = |reason: &str| AnnotationError {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
         if key.is_empty() {
-            return Err("empty annotation key".into());
+            return Err(err("empty annotation key"));
         }
         if key.contains('[') {
-            return Err("per-platform annotations ([os/arch]) need a multi-platform build".into());
+            return Err(err(
+                "per-platform annotations ([os/arch]) need a multi-platform build",
+            ));
         }
         let map = match kind {
             "manifest" => &mut self.manifest,
             "manifest-descriptor" => &mut self.manifest_descriptor,
             // BuildKit: "index annotations not supported for single platform export".
             "index" | "index-descriptor" => &mut self.index,
-            other => return Err(format!("unknown annotation type {other:?}")),
+            other => return Err(err(&format!("unknown annotation type {other:?}"))),
         };
         map.insert(key.to_owned(), value.to_owned());
         Ok(())

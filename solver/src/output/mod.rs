@@ -25,7 +25,7 @@ use std::time::Duration;
 use oci_spec::image::{Descriptor, Digest};
 
 pub use error::OutputError;
-pub use spec::{Destination, OutputKind, OutputSpec};
+pub use spec::{Destination, OutputKind, OutputSpec, OutputSpecError};
 
 use crate::cache::LayerRecord;
 use crate::export::{Annotations, ImageForm};

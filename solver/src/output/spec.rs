@@ -80,10 +80,23 @@ impl Destination {
     }
 }
 
+/// A `-o` value kiln cannot take: the value, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--output {spec:?}: {reason}")]
+pub struct OutputSpecError {
+    /// The value as given.
+    pub spec: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 impl OutputSpec {
     /// Parses one `-o` value.
-    pub fn parse(spec: &str) -> Result<Self, String> {
-        let err = |detail: String| format!("--output {spec:?}: {detail}");
+    pub fn parse(spec: &str) -> Result<Self, OutputSpecError> {
+        let err = |reason: String| OutputSpecError {
+            spec: spec.to_owned(),
+            reason,
+        };
         if spec == "-" {
             return Ok(Self::plain(OutputKind::Tar {
                 dest: Destination::Stdout,
@@ -326,7 +339,9 @@ fn take_form(fields: &mut BTreeMap<String, String>) -> Result<ImageForm, String>
             "annotation" => "manifest",
             k => k.strip_prefix("annotation-").unwrap_or(k),
         };
-        form.annotations.add(kind, name, &value)?;
+        form.annotations
+            .add(kind, name, &value)
+            .map_err(|e| e.to_string())?;
     }
     Ok(form)
 }
@@ -477,7 +492,7 @@ mod tests {
             ("type=local,dest=d,compression=gzip", "\"compression\""),
             ("type=image,name=\"a", "unterminated"),
         ] {
-            let e = OutputSpec::parse(spec).unwrap_err();
+            let e = OutputSpec::parse(spec).unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
         }
     }

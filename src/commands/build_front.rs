@@ -1,0 +1,100 @@
+//! `kiln build`'s first phase: the Dockerfile parsed and lowered to ops, with the base
+//! images it names pulled into the store.
+
+use std::process::ExitCode;
+
+use kiln_frontend::diagnostics::Diagnostic;
+use kiln_frontend::lower::{LowerOptions, lower};
+use kiln_frontend::parser;
+use kiln_frontend::span::Span;
+use kiln_llb::Source;
+use kiln_solver::registry::Registry;
+use kiln_solver::store::Store;
+
+use crate::cli::BuildArgs;
+use crate::commands::build_images::StoreImages;
+use crate::commands::build_input::{build_options, locate, named_contexts};
+use crate::commands::build_state::{Front, Phase};
+use crate::commands::report;
+use crate::source::read_dockerfile;
+use crate::time;
+
+/// Parses and lowers the Dockerfile, pulling the base images it needs.
+pub(super) fn frontend(
+    args: &BuildArgs,
+    store: &Store,
+    registry: &Registry,
+    epoch: Option<i64>,
+) -> Phase<Front> {
+    let (dockerfile, context_dir) = locate(args)?;
+    let src = read_dockerfile(&dockerfile)?;
+    let parsed = match parser::parse(&src.text) {
+        Ok(p) => p,
+        Err(d) => {
+            report(&d, &src.name, &src.text);
+            return Ok(Err(ExitCode::FAILURE));
+        }
+    };
+    let build = build_options(args)?;
+    let (named_dirs, aliases) = named_contexts(&args.build_contexts)?;
+    let dir_names: Vec<String> = named_dirs.keys().cloned().collect();
+    let lower_opts = LowerOptions {
+        build: &build,
+        file: &src.name,
+        // Without an epoch, times are left to the commit: each new layer's is when its cache
+        // record was first made (BuildKit's rule), so a cached rebuild is the same image.
+        created: epoch.map(time::rfc3339),
+        named_contexts: &dir_names,
+        context_aliases: &aliases,
+    };
+    let images = StoreImages {
+        store,
+        registry,
+        always_pull: args.pull,
+        quiet: args.quiet,
+        pulled: Default::default(),
+    };
+    let lowered = match lower(&parsed, &src.text, &lower_opts, &images) {
+        Ok(l) => l,
+        Err(d) => {
+            report(&d, &src.name, &src.text);
+            return Ok(Err(ExitCode::FAILURE));
+        }
+    };
+    // Images only read by COPY --from or RUN --mount=from= were not needed while lowering;
+    // pull any the store lacks now, before the solver looks for them.
+    for (i, op) in lowered.definition.ops.iter().enumerate() {
+        if let kiln_llb::Op::Source(Source::Image {
+            reference,
+            platform,
+        }) = op
+            && let Err(e) = images.pull_if_needed(reference, platform)
+        {
+            report(
+                &Diagnostic::error(
+                    format!("pulling {reference}: {e}"),
+                    op_span(&lowered.definition, i),
+                ),
+                &src.name,
+                &src.text,
+            );
+            return Ok(Err(ExitCode::FAILURE));
+        }
+    }
+    Ok(Ok(Front {
+        dockerfile,
+        context_dir,
+        src,
+        lowered,
+        named_dirs,
+        epoch,
+    }))
+}
+
+/// The Dockerfile span op `op` was lowered from (empty when the op has no location).
+pub(super) fn op_span(def: &kiln_llb::Definition, op: usize) -> Span {
+    def.locations
+        .get(op)
+        .map(|l| Span::new(l.span.0, l.span.1))
+        .unwrap_or_default()
+}

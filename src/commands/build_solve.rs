@@ -1,0 +1,126 @@
+//! `kiln build`'s second phase: the op graph run with the build's contexts, secrets, agents,
+//! executor and caches.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use kiln_frontend::diagnostics::Diagnostic;
+use kiln_frontend::span::Span;
+use kiln_solver::context::Context;
+use kiln_solver::layer::LayerOptions;
+use kiln_solver::registry::Registry;
+use kiln_solver::solve::{Progress, SolveError, SolveOptions, Solver};
+use kiln_solver::store::Store;
+
+use crate::cli::BuildArgs;
+use crate::commands::build_cache::import_caches;
+use crate::commands::build_front::op_span;
+use crate::commands::build_input::ssh_agents;
+use crate::commands::build_state::{Front, Phase, Solved};
+use crate::commands::{progress, report};
+use crate::source::DockerfileSource;
+
+/// Runs the op graph with the build's contexts, secrets, agents, executor and caches.
+pub(super) fn solve(
+    args: &BuildArgs,
+    store: &Store,
+    registry: &Registry,
+    front: &Front,
+    secret_values: BTreeMap<String, Vec<u8>>,
+    view: progress::View,
+) -> Phase<(Solved, Vec<kiln_solver::solve::explain::StepRecord>)> {
+    let solve_opts = SolveOptions {
+        contexts: contexts(front, store)?,
+        no_cache: args.no_cache,
+        no_cache_stages: args
+            .no_cache_filter
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect(),
+        layer: LayerOptions {
+            source_date_epoch: front.epoch,
+            ..LayerOptions::default()
+        },
+        executor: match crate::commands::executor_for(args.runtime.as_deref(), store) {
+            Ok(e) => Some(e),
+            // An explicit --runtime that cannot be used is an error now; without one, only a
+            // RUN step needs an executor and it reports the problem itself.
+            Err(e) if args.runtime.is_some() => anyhow::bail!("--runtime: {e}"),
+            Err(_) => None,
+        },
+        secrets: secret_values,
+        ssh: ssh_agents(&args.ssh)?,
+        remote_cache: import_caches(args, store, registry)?,
+    };
+    let remote_cache = solve_opts.remote_cache.clone();
+    let (progress, rx) = Progress::channel();
+    let printer = progress::spawn(rx, view);
+    let solver = Solver::new(
+        store.clone(),
+        front.lowered.definition.clone(),
+        solve_opts,
+        progress,
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the scheduler")?;
+    let result = runtime.block_on(solver.solve(front.lowered.target));
+    drop(runtime);
+    let records = solver.cache_records();
+    let explain_steps = solver.explain_steps();
+    // The solver holds the progress channel open; the printer ends when it is gone.
+    drop(solver);
+    let stats = printer.join().unwrap_or_default();
+    match result {
+        Ok(result) => Ok(Ok((
+            Solved {
+                result,
+                records,
+                remote_cache,
+                stats,
+            },
+            explain_steps,
+        ))),
+        Err(e) => {
+            report_solve_error(&e, &front.lowered.definition, &front.src);
+            Ok(Err(ExitCode::FAILURE))
+        }
+    }
+}
+
+/// The local directories the build reads: the context (an empty one for `-`) and the named
+/// `--build-context` directories.
+fn contexts(front: &Front, store: &Store) -> Result<BTreeMap<String, Context>> {
+    let mut contexts = BTreeMap::new();
+    let df_path = (front.dockerfile != Path::new("-")).then_some(front.dockerfile.as_path());
+    match &front.context_dir {
+        Some(dir) => {
+            contexts.insert("context".to_owned(), Context::open(dir, df_path)?);
+        }
+        None => {
+            let empty = store.root().join("tmp/empty-context");
+            std::fs::create_dir_all(&empty)
+                .with_context(|| format!("creating {}", empty.display()))?;
+            contexts.insert("context".to_owned(), Context::open(&empty, None)?);
+        }
+    }
+    for (name, dir) in &front.named_dirs {
+        contexts.insert(name.clone(), Context::open(dir, None)?);
+    }
+    Ok(contexts)
+}
+
+fn report_solve_error(e: &SolveError, def: &kiln_llb::Definition, src: &DockerfileSource) {
+    let span = match e {
+        SolveError::Op { op, .. } => op_span(def, *op),
+        SolveError::Definition(_) => Span::default(),
+    };
+    report(
+        &Diagnostic::error(e.to_string(), span),
+        &src.name,
+        &src.text,
+    );
+}
