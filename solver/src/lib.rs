@@ -18,7 +18,6 @@ pub mod layer;
 pub mod output;
 pub mod reclaim;
 pub mod registry;
-pub mod remote_cache;
 pub mod secrets;
 pub mod snapshot;
 pub mod solve;

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use anyhow::Result;
+use kiln_solver::cache::remote::{CacheConfig, CacheRecord, RemoteCaches, select_records};
 use kiln_solver::registry::Registry;
-use kiln_solver::remote_cache::{CacheConfig, CacheRecord, RemoteCaches, select_records};
 use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
@@ -23,11 +23,11 @@ pub(super) fn import_caches(
         let parsed = cache_spec::parse("--cache-from", spec, false)?;
         let imported = match &parsed.location {
             CacheLocation::Registry(r) => kiln_solver::registry::block_on(
-                kiln_solver::remote_cache::import_registry(registry, store, r),
+                kiln_solver::cache::remote::import_registry(registry, store, r),
             )
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string())),
-            CacheLocation::Local(dir) => kiln_solver::remote_cache::import_local(dir),
+            CacheLocation::Local(dir) => kiln_solver::cache::remote::import_local(dir),
         };
         match imported {
             Ok(cache) => {
@@ -63,13 +63,13 @@ pub(super) fn export_cache(
     let (what, digest) = match &spec.location {
         CacheLocation::Registry(r) => (
             r.clone(),
-            kiln_solver::registry::block_on(kiln_solver::remote_cache::export_registry(
+            kiln_solver::registry::block_on(kiln_solver::cache::remote::export_registry(
                 registry, store, r, &config,
             ))??,
         ),
         CacheLocation::Local(dir) => (
             dir.display().to_string(),
-            kiln_solver::remote_cache::export_local(store, dir, &config)
+            kiln_solver::cache::remote::export_local(store, dir, &config)
                 .map_err(|e| anyhow::anyhow!("--cache-to {}: {e}", dir.display()))?,
         ),
     };

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use kiln_frontend::lower::Lowered;
-use kiln_solver::remote_cache::{CacheRecord, RemoteCaches};
+use kiln_solver::cache::remote::{CacheRecord, RemoteCaches};
 use kiln_solver::solve::OpResult;
 
 use crate::commands::progress;

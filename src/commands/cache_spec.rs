@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use kiln_solver::remote_cache::ExportMode;
+use kiln_solver::cache::remote::ExportMode;
 
 /// Where a cache lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,10 @@
-//! The build cache's own types, below the scheduler (`solve`) and the remote cache import and
-//! export (`remote_cache`), which both use them without importing each other's.
+//! The build cache, below the scheduler (`solve`): every key recipe (`key`), the one record
+//! type (`record`), the local index in the store's metadata (`index`), and the remote cache's
+//! import and export (`remote`: `--cache-from`/`--cache-to`).
 
+pub mod index;
 pub mod key;
 mod record;
+pub mod remote;
 
 pub use record::{CacheEntry, LayerRecord};

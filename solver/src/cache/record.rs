@@ -60,8 +60,8 @@ pub struct CacheEntry {
 
 impl CacheEntry {
     /// The bytes stored in the index.
-    pub fn encode(&self) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(self).map_err(|e| e.to_string())
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
     }
 
     /// An index value, or `None` when it is not one (an entry of a future kiln is skipped).

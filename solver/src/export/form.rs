@@ -261,14 +261,7 @@ fn convert(
             .level
             .map_or_else(|| "default".to_owned(), |l| l.to_string())
     );
-    let remembered = store
-        .meta()
-        .cache_get(&key)
-        .ok()
-        .flatten()
-        .and_then(|bytes| CacheEntry::decode(&bytes))
-        .filter(|e| e.layer.digest().is_ok_and(|d| store.content().contains(&d)));
-    if let Some(entry) = remembered {
+    if let Some(entry) = crate::cache::index::get(store, &key) {
         return Ok(entry.layer);
     }
     let blob = store.content().open_blob(digest)?;
@@ -292,8 +285,6 @@ fn convert(
         result_key: None,
     };
     // Remembering is an optimisation: a failure costs the next export a conversion.
-    if let Ok(bytes) = entry.encode() {
-        let _ = store.meta().cache_put(&key, &bytes);
-    }
+    let _ = crate::cache::index::put(store, &key, &entry);
     Ok(layer)
 }

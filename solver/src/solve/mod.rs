@@ -24,12 +24,12 @@ pub use commit::{CONFIG_MEDIA_TYPE, CommittedImage, MANIFEST_MEDIA_TYPE, commit_
 pub use events::{Event, EventKind, Progress};
 pub use result::{LayerChain, LayerRecord, OpResult};
 
+use crate::cache::remote::{CacheRecord, RemoteCaches};
 use crate::cache::{CacheEntry, key};
 use crate::context::Context;
 use crate::executor::Executor;
 pub(crate) use crate::fsutil::tempdir::TempDir;
 use crate::layer::LayerOptions;
-use crate::remote_cache::{CacheRecord, RemoteCaches};
 use crate::snapshot::Snapshots;
 use crate::store::Store;
 use scheduler::Scheduler;
@@ -500,11 +500,8 @@ impl Inner {
             layer: layer.clone(),
             result_key: result_key.map(|k| k.0.clone()),
         };
-        let bytes = entry.encode().map_err(|e| self.fail(id, e))?;
-        self.store
-            .meta()
-            .cache_put(&key.0, &bytes)
-            .map_err(|e| self.fail(id, format!("recording the cache entry: {e}")))
+        crate::cache::index::put(&self.store, &key.0, &entry)
+            .map_err(|e| self.fail(id, e.to_string()))
     }
 
     /// Notes a record for `--cache-to`.
@@ -577,20 +574,7 @@ impl Inner {
     /// The layer (and result key) cached under `key`: from the local index while its blob
     /// is still in the store, else from an imported cache (its blob is fetched when needed).
     fn lookup(&self, key: &CacheKey) -> Option<(LayerRecord, Option<String>)> {
-        let local = self
-            .store
-            .meta()
-            .cache_get(&key.0)
-            .ok()
-            .flatten()
-            .and_then(|bytes| CacheEntry::decode(&bytes))
-            .filter(|entry| {
-                entry
-                    .layer
-                    .digest()
-                    .is_ok_and(|d| self.store.content().contains(&d))
-            });
-        if let Some(entry) = local {
+        if let Some(entry) = crate::cache::index::get(&self.store, &key.0) {
             return Some((entry.layer, entry.result_key));
         }
         self.opts
