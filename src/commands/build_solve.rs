@@ -16,7 +16,6 @@ use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
 use crate::commands::build_cache::import_caches;
-use crate::commands::build_front::op_span;
 use crate::commands::build_input::ssh_agents;
 use crate::commands::build_state::{Front, Phase, Solved};
 use crate::commands::{progress, report};
@@ -85,7 +84,7 @@ pub(super) fn solve(
             explain_steps,
         ))),
         Err(e) => {
-            report_solve_error(&e, &front.lowered.definition, &front.src);
+            report_solve_error(&e, &front.src);
             Ok(Err(ExitCode::FAILURE))
         }
     }
@@ -113,9 +112,9 @@ fn contexts(front: &Front, store: &Store) -> Result<BTreeMap<String, Context>> {
     Ok(contexts)
 }
 
-fn report_solve_error(e: &SolveError, def: &kiln_llb::Definition, src: &DockerfileSource) {
+fn report_solve_error(e: &SolveError, src: &DockerfileSource) {
     let span = match e {
-        SolveError::Op { op, .. } => op_span(def, *op),
+        SolveError::Op { span, .. } => span.map_or_else(Span::default, |(a, b)| Span::new(a, b)),
         SolveError::Definition(_) => Span::default(),
     };
     report(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use kiln_llb::{FileAction, FileOp, OpId};
 use oci_spec::image::Digest;
 
+use super::step_error::StepError;
 use super::{Inner, LayerRecord, OpResult};
 use crate::copy::{self, CopySpec, SourceTree};
 use crate::layer::write_layer;
@@ -17,7 +18,7 @@ pub(super) fn run_file_op(
     inner: &Inner,
     file: &FileOp,
     inputs: &BTreeMap<OpId, Arc<OpResult>>,
-) -> Result<LayerRecord, String> {
+) -> Result<LayerRecord, StepError> {
     let base = &inputs[&file.base];
     // A linked copy is made on scratch (its layer is then rebased onto any base), as
     // BuildKit's merge of a copy onto scratch.
@@ -31,9 +32,9 @@ pub(super) fn run_file_op(
     for action in &file.actions {
         match action {
             FileAction::Copy { source, params } => {
-                let src = inputs
-                    .get(source)
-                    .ok_or_else(|| format!("internal: copy source op {} missing", source.0))?;
+                let src = inputs.get(source).ok_or_else(|| {
+                    StepError::Invalid(format!("internal: copy source op {} missing", source.0))
+                })?;
                 let spec = CopySpec {
                     sources: params.sources.clone(),
                     dest: params.dest.clone(),
@@ -53,8 +54,7 @@ pub(super) fn run_file_op(
                             ignore_has_exceptions: context.ignore_has_exceptions(),
                             is_context: true,
                         };
-                        copy::copy(&spec, &tree, base_rootfs.as_deref(), out)
-                            .map_err(|e| e.to_string())?;
+                        copy::copy(&spec, &tree, base_rootfs.as_deref(), out)?;
                     }
                     layers @ OpResult::Layers { .. } => {
                         let root = rootfs_of(inner, layers)?.unwrap_or_else(|| empty_dir(inner));
@@ -64,8 +64,7 @@ pub(super) fn run_file_op(
                             ignore_has_exceptions: false,
                             is_context: false,
                         };
-                        copy::copy(&spec, &tree, base_rootfs.as_deref(), out)
-                            .map_err(|e| e.to_string())?;
+                        copy::copy(&spec, &tree, base_rootfs.as_deref(), out)?;
                     }
                 }
             }
@@ -84,12 +83,10 @@ pub(super) fn run_file_op(
                     chmod.as_deref(),
                     base_rootfs.as_deref(),
                     out,
-                )
-                .map_err(|e| e.to_string())?;
+                )?;
             }
             FileAction::Mkdir { path, chown } => {
-                copy::make_dir(path, chown.as_deref(), base_rootfs.as_deref(), out)
-                    .map_err(|e| e.to_string())?;
+                copy::make_dir(path, chown.as_deref(), base_rootfs.as_deref(), out)?;
             }
         }
     }
@@ -97,17 +94,10 @@ pub(super) fn run_file_op(
 }
 
 /// Writes a diff directory as a layer blob into the content store (verified, atomic).
-pub(super) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, String> {
-    let mut ingest = inner
-        .store
-        .content()
-        .ingest()
-        .map_err(|e| format!("starting a layer blob: {e}"))?;
-    let info = write_layer(diff, &mut ingest, &inner.opts.layer)
-        .map_err(|e| format!("writing the layer: {e}"))?;
-    let blob = ingest
-        .commit(Some(&info.digest))
-        .map_err(|e| format!("storing the layer: {e}"))?;
+pub(super) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, StepError> {
+    let mut ingest = inner.store.content().ingest()?;
+    let info = write_layer(diff, &mut ingest, &inner.opts.layer)?;
+    let blob = ingest.commit(Some(&info.digest))?;
     Ok(LayerRecord {
         diff_id: info.diff_id.to_string(),
         digest: blob.digest.to_string(),
@@ -125,17 +115,18 @@ fn empty_dir(inner: &Inner) -> PathBuf {
 
 /// The merged rootfs of a layer chain (extracted once, cached by chain id); `None` for an
 /// empty chain.
-pub(super) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, String> {
+pub(super) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, StepError> {
     let layers = r.layers();
     if layers.is_empty() {
         return Ok(None);
     }
-    inner.ensure_local(layers)?;
-    let chain = super::LayerChain::new(inner.store.content(), layers)?;
+    inner.ensure_local(layers).map_err(StepError::RemoteCache)?;
+    let chain =
+        super::LayerChain::new(inner.store.content(), layers).map_err(StepError::Invalid)?;
     let open = |d: &Digest| chain.open(d);
     inner
         .snapshots
         .rootfs(&chain.diff_ids, &open)
         .map(Some)
-        .map_err(|e| format!("preparing the rootfs: {e}"))
+        .map_err(StepError::from)
 }

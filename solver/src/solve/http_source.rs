@@ -76,7 +76,9 @@ pub(super) fn solve(
         .as_ref()
         .filter(|_| pinned.is_none())
         .and_then(|r| r.etag.clone());
-    let tmp = inner.temp_dir("http").map_err(&fail)?;
+    let tmp = inner
+        .temp_dir("http")
+        .map_err(|e| inner.step_failed(id, e))?;
     let target = Target {
         file: tmp.path().join(filename),
         etag: etag.as_deref(),

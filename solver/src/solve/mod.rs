@@ -12,6 +12,9 @@ mod result;
 mod run;
 mod scheduler;
 mod ssh_proxy;
+mod step_error;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -23,6 +26,7 @@ use kiln_llb::{CacheKey, Definition, FileAction, Op, OpId, Source};
 pub use commit::{CONFIG_MEDIA_TYPE, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image};
 pub use events::{Event, EventKind, Progress};
 pub use result::{LayerChain, LayerRecord, OpResult};
+pub use step_error::StepError;
 
 use crate::cache::remote::{CacheRecord, RemoteCaches};
 use crate::cache::{CacheEntry, key};
@@ -37,15 +41,20 @@ use scheduler::Scheduler;
 /// Why a build failed; each variant names the op (its progress name) it failed in.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SolveError {
-    /// An op failed.
+    /// An op failed (BuildKit's `VertexError`: the op, where it came from, and the error).
     #[error("{name}: {message}")]
     Op {
         /// The op's progress name (`[stage 2/4] COPY . /app`).
         name: String,
-        /// What went wrong.
+        /// What went wrong, as shown (secrets redacted).
         message: String,
         /// The op, for mapping back to the Dockerfile.
         op: usize,
+        /// The byte range of the instruction the op was lowered from, when it has one.
+        span: Option<(usize, usize)>,
+        /// The step's own error, whole (its text is `message` before redaction).
+        #[source]
+        step: Option<Arc<StepError>>,
     },
     /// The definition is inconsistent (a bug in the frontend).
     #[error("invalid build definition: {0}")]
@@ -200,6 +209,8 @@ impl scheduler::Steps for Inner {
             name: self.name(OpId(step)),
             message: why.to_string(),
             op: step,
+            span: self.span(OpId(step)),
+            step: None,
         }
     }
 
@@ -225,13 +236,28 @@ impl Inner {
             .unwrap_or_else(|| format!("op {}", id.0))
     }
 
+    /// The instruction span op `id` was lowered from.
+    fn span(&self, id: OpId) -> Option<(usize, usize)> {
+        self.def.locations.get(id.0).map(|l| l.span)
+    }
+
     fn fail(&self, id: OpId, message: impl Into<String>) -> SolveError {
+        self.failed(id, message.into(), None)
+    }
+
+    /// Op `id` failed with `error`, kept whole in the [`SolveError`].
+    fn step_failed(&self, id: OpId, error: StepError) -> SolveError {
+        self.failed(id, error.to_string(), Some(Arc::new(error)))
+    }
+
+    fn failed(&self, id: OpId, message: String, step: Option<Arc<StepError>>) -> SolveError {
         // A failing RUN's message quotes its output: no secret leaves in it.
-        let message: String = message.into();
         let e = SolveError::Op {
             name: self.name(id),
             message: self.redactor.redact(&message).into_owned(),
             op: id.0,
+            span: self.span(id),
+            step,
         };
         self.progress.send(Event::new(
             id.0,
@@ -336,7 +362,7 @@ impl Inner {
         sources: &[OpId],
         inputs: &BTreeMap<OpId, Arc<OpResult>>,
         key: impl FnOnce() -> Result<CacheKey, SolveError>,
-        run: impl FnOnce() -> Result<LayerRecord, String>,
+        run: impl FnOnce() -> Result<LayerRecord, StepError>,
     ) -> Result<OpResult, SolveError> {
         let base_result = inputs
             .get(&base)
@@ -449,7 +475,7 @@ impl Inner {
         key: CacheKey,
         def_key: Option<CacheKey>,
         base: &OpResult,
-        run: impl FnOnce() -> Result<LayerRecord, String>,
+        run: impl FnOnce() -> Result<LayerRecord, StepError>,
     ) -> Result<OpResult, SolveError> {
         let started = Instant::now();
         let name = self.name(id);
@@ -469,7 +495,7 @@ impl Inner {
                 self.progress
                     .send(Event::new(id.0, name.clone(), EventKind::Started));
                 self.explain.ran(id);
-                let rec = run().map_err(|m| self.fail(id, m))?;
+                let rec = run().map_err(|e| self.step_failed(id, e))?;
                 self.put_entry(id, &key, &rec, None)?;
                 self.progress
                     .send(Event::new(id.0, name, EventKind::Done(started.elapsed())));
@@ -531,7 +557,7 @@ impl Inner {
             layers if layers.layers().is_empty() => Ok(key::Read::empty(src.key())),
             layers => {
                 let root = exec::rootfs_of(self, layers)
-                    .map_err(|m| self.fail(id, m))?
+                    .map_err(|e| self.step_failed(id, e))?
                     .ok_or_else(|| self.fail(id, "internal: empty rootfs"))?;
                 let tree =
                     Context::open(&root, None).map_err(|err| self.fail(id, err.to_string()))?;
@@ -591,9 +617,9 @@ impl Inner {
     }
 
     /// A temp directory under the store root (same filesystem: renames stay atomic).
-    fn temp_dir(&self, what: &str) -> Result<TempDir, String> {
+    fn temp_dir(&self, what: &str) -> Result<TempDir, StepError> {
         let parent = self.store.root().join("tmp");
-        TempDir::new(&parent, what).map_err(|e| format!("{}: {e}", parent.display()))
+        TempDir::new(&parent, what).map_err(step_error::io_err(parent.display()))
     }
 }
 

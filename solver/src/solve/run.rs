@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use kiln_llb::{CacheSharing, ExecMount, ExecOp, NetworkMode, OpId};
 
+use super::step_error::{StepError, io_err};
 use super::{Event, EventKind, Inner, LayerRecord, OpResult};
 use crate::executor::{ExecSpec, ExitStatus, MountSpec, Network, OutputSink};
 
@@ -84,24 +85,23 @@ pub(super) fn run_exec_op(
     id: OpId,
     exec: &ExecOp,
     inputs: &BTreeMap<OpId, Arc<OpResult>>,
-) -> Result<LayerRecord, String> {
-    let executor = inner
-        .opts
-        .executor
-        .clone()
-        .ok_or_else(|| "RUN needs an executor, and none is configured".to_owned())?;
+) -> Result<LayerRecord, StepError> {
+    let executor = inner.opts.executor.clone().ok_or_else(|| {
+        StepError::Invalid("RUN needs an executor, and none is configured".to_owned())
+    })?;
     let base = &inputs[&exec.base];
     let lowerdirs = lower_dirs(inner, base)?;
     let scratch = inner.temp_dir("run")?;
     let upper = scratch.path().join("upper");
     let work = scratch.path().join("work");
     for d in [&upper, &work] {
-        fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        fs::create_dir(d).map_err(io_err(d.display()))?;
     }
     let base_rootfs = super::exec::rootfs_of(inner, base)?;
-    let (uid, gid) = crate::copy::exec_user(base_rootfs.as_deref(), &exec.user)?;
+    let (uid, gid) =
+        crate::copy::exec_user(base_rootfs.as_deref(), &exec.user).map_err(StepError::Invalid)?;
     let additional_gids = crate::copy::supplementary_gids(base_rootfs.as_deref(), &exec.user)
-        .map_err(|e| format!("USER {}: {e}", exec.user))?;
+        .map_err(|e| StepError::Invalid(format!("USER {}: {e}", exec.user)))?;
     let mut env = exec.env.clone();
     // Proxies come after the step's own variables, which win (BuildKit appends them and the
     // process sees the first of two).
@@ -154,7 +154,7 @@ pub(super) fn run_exec_op(
         name: inner.name(id),
         state: Mutex::new(SinkState::default()),
     };
-    let status = executor.run(&spec, &sink).map_err(|e| e.to_string());
+    let status = executor.run(&spec, &sink);
     let tail = sink.flush();
     drop(locks);
     let status = status?;
@@ -163,15 +163,11 @@ pub(super) fn run_exec_op(
             ExitStatus::Code(c) => format!("exit code: {c}"),
             ExitStatus::Signal(s) => format!("killed by signal {s}"),
         };
-        let mut msg = format!(
-            "process {:?} did not complete successfully: {how}",
-            exec.args.join(" ")
-        );
-        if !tail.is_empty() {
-            msg.push_str("\n--- last lines of output ---\n");
-            msg.push_str(&tail.join("\n"));
-        }
-        return Err(msg);
+        return Err(StepError::ProcessFailed {
+            command: exec.args.join(" "),
+            how,
+            tail,
+        });
     }
     remove_mount_stubs(&upper, &lowerdirs, &exec.mounts)?;
     prune_unchanged_dirs(&upper, &upper, &lowerdirs)?;
@@ -185,15 +181,17 @@ const EMPTY_LAYER: &str = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755
 /// directory that appears twice (ELOOP), which identical layers — most often empty ones from
 /// steps like `RUN true` — would cause: empty layers are left out, and of identical layers
 /// the top-most is kept (re-applying the same diff higher up covers the lower copy).
-fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, String> {
-    inner.ensure_local(base.layers())?;
+fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, StepError> {
+    inner
+        .ensure_local(base.layers())
+        .map_err(StepError::RemoteCache)?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for l in base.layers().iter().rev() {
         if l.diff_id == EMPTY_LAYER {
             continue;
         }
-        let diff_id = l.diff_id()?;
-        let blob = l.digest()?;
+        let diff_id = l.diff_id().map_err(StepError::Invalid)?;
+        let blob = l.digest().map_err(StepError::Invalid)?;
         let content = inner.store.content().clone();
         let dir = inner
             .snapshots
@@ -202,7 +200,7 @@ fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, String> {
                     .open_blob(&blob)
                     .map_err(|e| crate::snapshot::SnapshotError::other(e.to_string()))
             })
-            .map_err(|e| format!("extracting layer {diff_id}: {e}"))?;
+            .map_err(|e| StepError::Invalid(format!("extracting layer {diff_id}: {e}")))?;
         if !dirs.contains(&dir) {
             dirs.push(dir);
         }
@@ -212,9 +210,9 @@ fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, String> {
 
 /// HOME as runc sets it when the environment has none (and so as BuildKit and buildah give
 /// it to RUN): the home of `uid`'s passwd entry in the base, else `/`.
-fn default_home(inner: &Inner, base: &OpResult, uid: u32) -> Result<String, String> {
+fn default_home(inner: &Inner, base: &OpResult, uid: u32) -> Result<String, StepError> {
     let rootfs = super::exec::rootfs_of(inner, base)?;
-    let entry = crate::copy::passwd_by_uid(rootfs.as_deref(), uid).map_err(|e| e.to_string())?;
+    let entry = crate::copy::passwd_by_uid(rootfs.as_deref(), uid)?;
     Ok(entry
         .and_then(|fields| fields.get(5).cloned())
         .filter(|home| !home.trim().is_empty())
@@ -238,7 +236,7 @@ fn prepare_mount(
     mounts: &mut Vec<MountSpec>,
     env: &mut Vec<String>,
     locks: &mut Vec<StepGuard>,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     match m {
         ExecMount::Bind {
             source,
@@ -247,8 +245,9 @@ fn prepare_mount(
             readonly,
         } => {
             let root = source_root(inner, &inputs[source])?;
-            let path = inside_root(&root, selector)
-                .ok_or_else(|| format!("bind mount source {selector}: not found"))?;
+            let path = inside_root(&root, selector).ok_or_else(|| {
+                StepError::Invalid(format!("bind mount source {selector}: not found"))
+            })?;
             let source = if *readonly {
                 path
             } else {
@@ -278,22 +277,23 @@ fn prepare_mount(
             let (mode, uid, gid) = (mode.unwrap_or(0o755), uid.unwrap_or(0), gid.unwrap_or(0));
             let data = dir.join("data");
             if !data.exists() {
-                fs::create_dir_all(&dir).map_err(|e| format!("cache {id}: {e}"))?;
+                fs::create_dir_all(&dir).map_err(io_err(format!("cache {id}")))?;
                 let fresh = dir.join(format!("new-{}", std::process::id()));
                 let _ = fs::remove_dir_all(&fresh);
                 match seed {
                     Some((src, path)) => {
                         let root = source_root(inner, &inputs[src])?;
-                        let from = inside_root(&root, path)
-                            .ok_or_else(|| format!("cache {id}: source {path}: not found"))?;
+                        let from = inside_root(&root, path).ok_or_else(|| {
+                            StepError::Invalid(format!("cache {id}: source {path}: not found"))
+                        })?;
                         copy_tree(&from, &fresh)?;
                     }
-                    None => fs::create_dir_all(&fresh).map_err(|e| format!("cache {id}: {e}"))?,
+                    None => fs::create_dir_all(&fresh).map_err(io_err(format!("cache {id}")))?,
                 }
                 fs::set_permissions(&fresh, fs::Permissions::from_mode(mode))
-                    .map_err(|e| format!("cache {id}: {e}"))?;
+                    .map_err(io_err(format!("cache {id}")))?;
                 std::os::unix::fs::lchown(&fresh, Some(uid), Some(gid))
-                    .map_err(|e| format!("cache {id}: {e}"))?;
+                    .map_err(io_err(format!("cache {id}")))?;
                 // Another build may have created it meanwhile: theirs wins.
                 if fs::rename(&fresh, &data).is_err() {
                     let _ = fs::remove_dir_all(&fresh);
@@ -338,9 +338,9 @@ fn prepare_mount(
         } => {
             let Some(value) = inner.opts.secrets.get(id) else {
                 if *required {
-                    return Err(format!(
+                    return Err(StepError::Invalid(format!(
                         "secret {id}: not provided (use --secret id={id},src=PATH)"
-                    ));
+                    )));
                 }
                 return Ok(());
             };
@@ -367,13 +367,15 @@ fn prepare_mount(
         } => {
             let Some(sock) = inner.opts.ssh.get(id) else {
                 if *required {
-                    return Err(format!("ssh agent {id}: not provided (use --ssh {id})"));
+                    return Err(StepError::Invalid(format!(
+                        "ssh agent {id}: not provided (use --ssh {id})"
+                    )));
                 }
                 return Ok(());
             };
             let relay = scratch.join(format!("ssh-{n}.sock"));
             let proxy = super::ssh_proxy::SshProxy::start(sock, &relay, *uid, *gid, *mode)
-                .map_err(|e| format!("ssh agent {id} ({}): {e}", sock.display()))?;
+                .map_err(io_err(format!("ssh agent {id} ({})", sock.display())))?;
             locks.push(StepGuard::Ssh(proxy));
             mounts.push(MountSpec::Bind {
                 source: relay,
@@ -396,7 +398,7 @@ fn prepare_mount(
 }
 
 /// The directory a source state's files are in: a context root or a merged rootfs.
-fn source_root(inner: &Inner, r: &OpResult) -> Result<PathBuf, String> {
+fn source_root(inner: &Inner, r: &OpResult) -> Result<PathBuf, StepError> {
     match r {
         OpResult::Dir { context, .. } => Ok(context.root().to_path_buf()),
         layers => Ok(super::exec::rootfs_of(inner, layers)?
@@ -436,38 +438,37 @@ fn cache_dir(inner: &Inner, id: &str) -> PathBuf {
     inner.store.root().join("cache-mounts").join(hex)
 }
 
-fn lock(dir: &Path) -> Result<fs::File, String> {
+fn lock(dir: &Path) -> Result<fs::File, StepError> {
     let f = open_lock(dir)?;
     rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(|e| io_err(dir.display())(e.into()))?;
     Ok(f)
 }
 
 /// The lock when it is free, `None` when another step holds it.
-fn lock_nonblocking(dir: &Path) -> Result<Option<fs::File>, String> {
+fn lock_nonblocking(dir: &Path) -> Result<Option<fs::File>, StepError> {
     let f = open_lock(dir)?;
     match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Some(f)),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-        Err(e) => Err(format!("{}: {e}", dir.display())),
+        Err(e) => Err(io_err(dir.display())(e.into())),
     }
 }
 
-fn open_lock(dir: &Path) -> Result<fs::File, String> {
-    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+fn open_lock(dir: &Path) -> Result<fs::File, StepError> {
+    fs::create_dir_all(dir).map_err(io_err(dir.display()))?;
     fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join("lock"))
-        .map_err(|e| format!("{}: {e}", dir.display()))
+        .map_err(io_err(dir.display()))
 }
 
-fn write_private(path: &Path, data: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), String> {
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
-    fs::write(path, data).map_err(err)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(err)?;
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(err)
+fn write_private(path: &Path, data: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), StepError> {
+    fs::write(path, data).map_err(io_err(path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path.display()))?;
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(io_err(path.display()))
 }
 
 /// Where `path` of a mount source leads inside `root`, its symlinks resolved there (an image's
@@ -480,17 +481,20 @@ fn inside_root(root: &Path, path: &str) -> Option<PathBuf> {
 }
 
 /// Copies a tree keeping modes, owners and symlinks (for rw binds and private caches).
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+fn copy_tree(from: &Path, to: &Path) -> Result<(), StepError> {
     let status = std::process::Command::new("cp")
         .arg("-a")
         .arg(from)
         .arg(to)
         .status()
-        .map_err(|e| format!("cp -a {}: {e}", from.display()))?;
+        .map_err(io_err(format!("cp -a {}", from.display())))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("copying {} failed", from.display()))
+        Err(StepError::Invalid(format!(
+            "copying {} failed",
+            from.display()
+        )))
     }
 }
 
@@ -500,7 +504,7 @@ fn remove_mount_stubs(
     upper: &Path,
     lowers: &[PathBuf],
     mounts: &[ExecMount],
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let targets = mounts.iter().filter_map(|m| match m {
         ExecMount::Bind { target, .. }
         | ExecMount::Cache { target, .. }
@@ -524,7 +528,7 @@ fn remove_mount_stubs(
                     }
                 }
                 Ok(m) if m.len() == 0 => {
-                    fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    fs::remove_file(&p).map_err(io_err(p.display()))?;
                 }
                 _ => break,
             }
@@ -546,14 +550,14 @@ fn in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
 /// step empty and identical to the lower directory they copy: they change nothing, and
 /// keeping them would make the layer depend on how an executor placed its mount points.
 /// Returns whether `dir` itself is now empty.
-fn prune_unchanged_dirs(upper: &Path, dir: &Path, lowers: &[PathBuf]) -> Result<bool, String> {
+fn prune_unchanged_dirs(upper: &Path, dir: &Path, lowers: &[PathBuf]) -> Result<bool, StepError> {
     use std::os::unix::fs::MetadataExt as _;
-    let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let entries = fs::read_dir(dir).map_err(io_err(dir.display()))?;
     let mut empty = true;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let entry = entry.map_err(io_err(dir.display()))?;
         let path = entry.path();
-        let meta = fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let meta = fs::symlink_metadata(&path).map_err(io_err(path.display()))?;
         if !meta.is_dir() || !prune_unchanged_dirs(upper, &path, lowers)? {
             empty = false;
             continue;
@@ -577,7 +581,7 @@ fn prune_unchanged_dirs(upper: &Path, dir: &Path, lowers: &[PathBuf]) -> Result<
                 && l.mtime_nsec() == meta.mtime_nsec()
         });
         if same && !opaque {
-            fs::remove_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            fs::remove_dir(&path).map_err(io_err(path.display()))?;
         } else {
             empty = false;
         }
