@@ -35,12 +35,7 @@ pub fn get(store: &Store, key: &str) -> Option<CacheEntry> {
         .ok()
         .flatten()
         .and_then(|bytes| CacheEntry::decode(&bytes))
-        .filter(|entry| {
-            entry
-                .layer
-                .digest()
-                .is_ok_and(|d| store.content().contains(&d))
-        })
+        .filter(|entry| store.content().contains(&entry.layer.digest))
 }
 
 /// Records `entry` under `key` (replacing what was there).

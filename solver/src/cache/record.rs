@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerRecord {
     /// Digest of the uncompressed tar.
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// Digest of the blob.
-    pub digest: String,
+    pub digest: Digest,
     /// Blob size.
     pub size: u64,
     /// Blob media type.
@@ -25,24 +25,12 @@ pub struct LayerRecord {
 impl From<&crate::image::ImageLayer> for LayerRecord {
     fn from(layer: &crate::image::ImageLayer) -> Self {
         LayerRecord {
-            diff_id: layer.diff_id.to_string(),
-            digest: layer.digest.to_string(),
+            diff_id: layer.diff_id.clone(),
+            digest: layer.digest.clone(),
             size: layer.size,
             media_type: layer.media_type.clone(),
             created: None,
         }
-    }
-}
-
-impl LayerRecord {
-    /// The blob digest, parsed.
-    pub fn digest(&self) -> Result<Digest, String> {
-        Digest::try_from(self.digest.as_str()).map_err(|e| format!("{}: {e}", self.digest))
-    }
-
-    /// The diff id, parsed.
-    pub fn diff_id(&self) -> Result<Digest, String> {
-        Digest::try_from(self.diff_id.as_str()).map_err(|e| format!("{}: {e}", self.diff_id))
     }
 }
 
@@ -79,8 +67,8 @@ mod tests {
     #[test]
     fn entries_round_trip_and_older_bare_layers_still_read() {
         let layer = LayerRecord {
-            diff_id: format!("sha256:{}", "1".repeat(64)),
-            digest: format!("sha256:{}", "2".repeat(64)),
+            diff_id: Digest::try_from(format!("sha256:{}", "1".repeat(64))).unwrap(),
+            digest: Digest::try_from(format!("sha256:{}", "2".repeat(64))).unwrap(),
             size: 3,
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
             created: Some("2026-01-02T03:04:05Z".into()),

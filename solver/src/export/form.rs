@@ -274,8 +274,8 @@ fn convert(
     })?;
     let info = ingest.commit(None)?;
     let layer = LayerRecord {
-        diff_id: diff_id.to_string(),
-        digest: info.digest.to_string(),
+        diff_id: diff_id.clone(),
+        digest: info.digest,
         size: info.size,
         media_type: target.kind.media_type().to_owned(),
         created: None,

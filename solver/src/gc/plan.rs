@@ -191,8 +191,8 @@ fn decode(key: &str, bytes: &[u8]) -> Option<IndexedEntry> {
     let entry = CacheEntry::decode(bytes)?;
     Some(IndexedEntry {
         key: key.to_owned(),
-        blob: entry.layer.digest().ok()?,
-        diff_id: entry.layer.diff_id().ok(),
+        blob: entry.layer.digest,
+        diff_id: Some(entry.layer.diff_id),
     })
 }
 

@@ -89,8 +89,8 @@ pub(super) fn index(content: &ContentStore, manifests: &[&Digest]) -> Digest {
 pub(super) fn cache_layer(store: &Store, key: &str, bytes: &[u8]) -> Digest {
     let blob = store.content().put_bytes(bytes).unwrap();
     let record = LayerRecord {
-        diff_id: diff_id_of(bytes).to_string(),
-        digest: blob.digest.to_string(),
+        diff_id: diff_id_of(bytes),
+        digest: blob.digest.clone(),
         size: blob.size,
         media_type: "application/vnd.oci.image.layer.v1.tar".into(),
         created: None,

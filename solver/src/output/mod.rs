@@ -54,7 +54,7 @@ impl Built<'_> {
         self.layers
             .iter()
             .filter(|l| l.created.is_some())
-            .filter_map(|l| l.digest().ok())
+            .map(|l| l.digest.clone())
             .collect()
     }
 

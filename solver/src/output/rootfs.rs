@@ -18,8 +18,7 @@ pub(super) struct RootfsExporter {
 
 impl Exporter for RootfsExporter {
     fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
-        let chain =
-            LayerChain::new(built.store.content(), built.layers).map_err(OutputError::Store)?;
+        let chain = LayerChain::new(built.store.content(), built.layers);
         let open = |d: &oci_spec::image::Digest| chain.open(d);
         let snapshots = Snapshots::open(built.store.root())?;
         match &self.dest {

@@ -34,7 +34,7 @@ pub fn commit_image(
     epoch: Option<i64>,
 ) -> Result<CommittedImage, String> {
     config.rootfs.kind = "layers".to_owned();
-    config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
+    config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
     let non_empty = config.history.iter().filter(|h| !h.empty_layer).count();
     if !config.history.is_empty() && non_empty != layers.len() {
         return Err(format!(

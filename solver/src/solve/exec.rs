@@ -99,8 +99,8 @@ pub(super) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, Ste
     let info = write_layer(diff, &mut ingest, &inner.opts.layer)?;
     let blob = ingest.commit(Some(&info.digest))?;
     Ok(LayerRecord {
-        diff_id: info.diff_id.to_string(),
-        digest: blob.digest.to_string(),
+        diff_id: info.diff_id,
+        digest: blob.digest,
         size: blob.size,
         media_type: info.media_type,
         created: Some(kiln_llb::time::rfc3339(kiln_llb::time::now())),
@@ -121,8 +121,7 @@ pub(super) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, 
         return Ok(None);
     }
     inner.ensure_local(layers).map_err(StepError::RemoteCache)?;
-    let chain =
-        super::LayerChain::new(inner.store.content(), layers).map_err(StepError::Invalid)?;
+    let chain = super::LayerChain::new(inner.store.content(), layers);
     let open = |d: &Digest| chain.open(d);
     inner
         .snapshots

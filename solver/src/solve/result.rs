@@ -58,19 +58,18 @@ pub struct LayerChain {
 
 impl LayerChain {
     /// The chain of `layers`, whose blobs are in `content`.
-    pub fn new(content: &ContentStore, layers: &[LayerRecord]) -> Result<Self, String> {
+    pub fn new(content: &ContentStore, layers: &[LayerRecord]) -> Self {
         let mut diff_ids = Vec::with_capacity(layers.len());
         let mut blobs = std::collections::BTreeMap::new();
         for l in layers {
-            let d = l.diff_id()?;
-            blobs.insert(d.to_string(), l.digest()?);
-            diff_ids.push(d);
+            blobs.insert(l.diff_id.to_string(), l.digest.clone());
+            diff_ids.push(l.diff_id.clone());
         }
-        Ok(LayerChain {
+        LayerChain {
             diff_ids,
             blobs,
             content: content.clone(),
-        })
+        }
     }
 
     /// Opens the blob of the layer with this diff id.

@@ -187,11 +187,11 @@ fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, StepError>
         .map_err(StepError::RemoteCache)?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for l in base.layers().iter().rev() {
-        if l.diff_id == EMPTY_LAYER {
+        if l.diff_id.as_ref() == EMPTY_LAYER {
             continue;
         }
-        let diff_id = l.diff_id().map_err(StepError::Invalid)?;
-        let blob = l.digest().map_err(StepError::Invalid)?;
+        let diff_id = l.diff_id.clone();
+        let blob = l.digest.clone();
         let content = inner.store.content().clone();
         let dir = inner
             .snapshots

@@ -69,7 +69,7 @@ impl CacheConfig {
     /// The artifact manifest for this config (stored as `config`) and its layer blobs.
     pub fn manifest(&self, config: &crate::store::BlobInfo) -> Result<Vec<u8>, String> {
         let mut layers: Vec<&LayerRecord> = self.records.iter().map(|r| &r.layer).collect();
-        layers.sort_by(|a, b| a.digest.cmp(&b.digest));
+        layers.sort_by(|a, b| a.digest.as_ref().cmp(b.digest.as_ref()));
         layers.dedup_by(|a, b| a.digest == b.digest);
         let manifest = serde_json::json!({
             "schemaVersion": 2,

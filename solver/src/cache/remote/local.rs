@@ -20,7 +20,7 @@ pub fn export_local(store: &Store, dir: &Path, config: &CacheConfig) -> Result<D
         .map_err(|e| e.to_string())?;
     let mut blobs = vec![(info.digest.clone(), info.size)];
     for rec in &config.records {
-        let d = rec.layer.digest()?;
+        let d = rec.layer.digest.clone();
         if !blobs.iter().any(|(b, _)| *b == d) {
             blobs.push((d, rec.layer.size));
         }

@@ -84,8 +84,8 @@ impl RemoteCaches {
         layers: &[LayerRecord],
     ) -> Result<(), String> {
         for layer in layers {
-            let digest = layer.digest()?;
-            if content.contains(&digest) {
+            let digest = &layer.digest;
+            if content.contains(digest) {
                 continue;
             }
             let mut last = None;
@@ -97,7 +97,7 @@ impl RemoteCaches {
                 {
                     continue;
                 }
-                match import.fetcher.fetch(content, &digest, layer.size) {
+                match import.fetcher.fetch(content, digest, layer.size) {
                     Ok(()) => {
                         last = None;
                         break;
@@ -105,7 +105,7 @@ impl RemoteCaches {
                     Err(e) => last = Some(format!("{}: {e}", import.fetcher.describe())),
                 }
             }
-            if !content.contains(&digest) {
+            if !content.contains(digest) {
                 return Err(last.unwrap_or_else(|| {
                     format!("layer {digest} is neither in the store nor in an imported cache")
                 }));

@@ -71,7 +71,7 @@ pub async fn export_registry(
         .map_err(|e| store_err(e.to_string()))?;
     let mut blobs = Vec::new();
     for rec in &config.records {
-        let d = rec.layer.digest().map_err(store_err)?;
+        let d = rec.layer.digest.clone();
         if !blobs.contains(&d) {
             blobs.push(d);
         }
