@@ -25,9 +25,11 @@ pub(super) fn import_caches(
             CacheLocation::Registry(r) => kiln_solver::registry::block_on(
                 kiln_solver::cache::remote::import_registry(registry, store, r),
             )
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string())),
-            CacheLocation::Local(dir) => kiln_solver::cache::remote::import_local(dir),
+            .map_err(anyhow::Error::from)
+            .and_then(|r| r.map_err(anyhow::Error::from)),
+            CacheLocation::Local(dir) => {
+                kiln_solver::cache::remote::import_local(dir).map_err(anyhow::Error::from)
+            }
         };
         match imported {
             Ok(cache) => {

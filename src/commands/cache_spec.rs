@@ -41,7 +41,9 @@ pub(crate) fn parse(flag: &str, spec: &str, export: bool) -> Result<CacheSpec> {
             "mode" if export => {
                 mode = v
                     .parse()
-                    .map_err(|e: String| anyhow::anyhow!("{flag} {spec:?}: {e}"))?;
+                    .map_err(|e: kiln_solver::cache::remote::RemoteCacheError| {
+                        anyhow::anyhow!("{flag} {spec:?}: {e}")
+                    })?;
             }
             // Accepted for buildx compatibility; kiln's cache has no such knobs.
             "ignore-error" | "compression" | "compression-level" | "oci-mediatypes"

@@ -120,7 +120,7 @@ pub(super) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, 
     if layers.is_empty() {
         return Ok(None);
     }
-    inner.ensure_local(layers).map_err(StepError::RemoteCache)?;
+    inner.ensure_local(layers)?;
     let chain = super::LayerChain::new(inner.store.content(), layers);
     let open = |d: &Digest| chain.open(d);
     inner

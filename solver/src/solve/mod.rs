@@ -28,7 +28,7 @@ pub use events::{Event, EventKind, Progress};
 pub use result::{LayerChain, LayerRecord, OpResult};
 pub use step_error::StepError;
 
-use crate::cache::remote::{CacheRecord, RemoteCaches};
+use crate::cache::remote::{CacheRecord, RemoteCacheError, RemoteCaches};
 use crate::cache::{CacheEntry, key};
 use crate::context::Context;
 use crate::executor::Executor;
@@ -162,7 +162,7 @@ impl Solver {
 
     /// Makes every layer's blob present in the store, fetching from imported caches what a
     /// cache hit left remote.
-    pub fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), String> {
+    pub fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), RemoteCacheError> {
         self.inner().ensure_local(layers)
     }
 }
@@ -610,7 +610,7 @@ impl Inner {
     }
 
     /// See [`Solver::ensure_local`].
-    fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), String> {
+    fn ensure_local(&self, layers: &[LayerRecord]) -> Result<(), RemoteCacheError> {
         self.opts
             .remote_cache
             .ensure_local(self.store.content(), layers)

@@ -182,9 +182,7 @@ const EMPTY_LAYER: &str = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755
 /// steps like `RUN true` — would cause: empty layers are left out, and of identical layers
 /// the top-most is kept (re-applying the same diff higher up covers the lower copy).
 fn lower_dirs(inner: &Inner, base: &OpResult) -> Result<Vec<PathBuf>, StepError> {
-    inner
-        .ensure_local(base.layers())
-        .map_err(StepError::RemoteCache)?;
+    inner.ensure_local(base.layers()).map_err(StepError::from)?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for l in base.layers().iter().rev() {
         if l.diff_id.as_ref() == EMPTY_LAYER {

@@ -5,6 +5,7 @@
 use std::io;
 
 use crate::cache::index::IndexError;
+use crate::cache::remote::RemoteCacheError;
 use crate::copy::CopyError;
 use crate::executor::ExecError;
 use crate::layer::LayerError;
@@ -51,13 +52,20 @@ pub enum StepError {
         /// The last lines the process printed.
         tail: Vec<String>,
     },
-    /// A layer chain's blobs could not be fetched from an imported cache.
-    #[error("{0}")]
-    RemoteCache(String),
+    /// A layer chain's blobs could not be fetched from an imported cache (boxed: the other
+    /// errors stay small).
+    #[error(transparent)]
+    RemoteCache(Box<RemoteCacheError>),
     /// The step asks for something the build does not provide or cannot do (a mount source
     /// that is missing, a secret or agent not given, an owner not found).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<RemoteCacheError> for StepError {
+    fn from(e: RemoteCacheError) -> Self {
+        Self::RemoteCache(Box::new(e))
+    }
 }
 
 fn failed_message(command: &str, how: &str, tail: &[String]) -> String {

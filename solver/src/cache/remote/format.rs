@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::RemoteCacheError;
 use crate::cache::LayerRecord;
 
 /// The config blob's media type.
@@ -48,26 +49,26 @@ impl CacheConfig {
     }
 
     /// Parses a config blob, refusing other schemas.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, RemoteCacheError> {
         let config: Self =
-            serde_json::from_slice(bytes).map_err(|e| format!("cache config: {e}"))?;
+            serde_json::from_slice(bytes).map_err(RemoteCacheError::json("cache config"))?;
         if config.schema != SCHEMA {
-            return Err(format!(
-                "cache config has schema {:?}, kiln reads {SCHEMA:?}",
-                config.schema
-            ));
+            return Err(RemoteCacheError::Invalid {
+                what: "cache config".into(),
+                reason: format!("schema {:?}, kiln reads {SCHEMA:?}", config.schema),
+            });
         }
         Ok(config)
     }
 
     /// The canonical bytes (sorted keys, no whitespace), so equal caches have equal digests.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
-        let value = serde_json::to_value(self).map_err(|e| e.to_string())?;
-        serde_json::to_vec(&value).map_err(|e| e.to_string())
+    pub fn to_bytes(&self) -> Result<Vec<u8>, RemoteCacheError> {
+        let value = serde_json::to_value(self).map_err(RemoteCacheError::json("cache config"))?;
+        serde_json::to_vec(&value).map_err(RemoteCacheError::json("cache config"))
     }
 
     /// The artifact manifest for this config (stored as `config`) and its layer blobs.
-    pub fn manifest(&self, config: &crate::store::BlobInfo) -> Result<Vec<u8>, String> {
+    pub fn manifest(&self, config: &crate::store::BlobInfo) -> Result<Vec<u8>, RemoteCacheError> {
         let mut layers: Vec<&LayerRecord> = self.records.iter().map(|r| &r.layer).collect();
         layers.sort_by(|a, b| a.digest.as_ref().cmp(b.digest.as_ref()));
         layers.dedup_by(|a, b| a.digest == b.digest);
@@ -86,6 +87,6 @@ impl CacheConfig {
                 "size": l.size,
             })).collect::<Vec<_>>(),
         });
-        serde_json::to_vec(&manifest).map_err(|e| e.to_string())
+        serde_json::to_vec(&manifest).map_err(RemoteCacheError::json("cache manifest"))
     }
 }

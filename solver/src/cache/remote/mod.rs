@@ -4,6 +4,7 @@
 //! only when something needs its bytes (the final image, or a step that runs on top of it).
 //! The format is documented in `docs/cache-format.md`.
 
+mod error;
 mod format;
 mod local;
 mod registry;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use oci_spec::image::Digest;
 
+pub use error::RemoteCacheError;
 pub use format::{CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE, CacheConfig, CacheRecord, SCHEMA};
 pub use local::{export_local, import_local};
 pub use registry::{export_registry, import_registry};
@@ -23,7 +25,12 @@ use crate::store::ContentStore;
 /// Fetches blobs of an imported cache into the local content store, verified.
 pub trait BlobFetcher: Send + Sync + std::fmt::Debug {
     /// Makes blob `digest` present in `content`.
-    fn fetch(&self, content: &ContentStore, digest: &Digest, size: u64) -> Result<(), String>;
+    fn fetch(
+        &self,
+        content: &ContentStore,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), RemoteCacheError>;
     /// Where the blobs come from, for messages.
     fn describe(&self) -> String;
 }
@@ -82,7 +89,7 @@ impl RemoteCaches {
         &self,
         content: &ContentStore,
         layers: &[LayerRecord],
-    ) -> Result<(), String> {
+    ) -> Result<(), RemoteCacheError> {
         for layer in layers {
             let digest = &layer.digest;
             if content.contains(digest) {
@@ -102,13 +109,16 @@ impl RemoteCaches {
                         last = None;
                         break;
                     }
-                    Err(e) => last = Some(format!("{}: {e}", import.fetcher.describe())),
+                    Err(e) => {
+                        last = Some(RemoteCacheError::Fetch {
+                            cache: import.fetcher.describe(),
+                            source: Box::new(e),
+                        });
+                    }
                 }
             }
             if !content.contains(digest) {
-                return Err(last.unwrap_or_else(|| {
-                    format!("layer {digest} is neither in the store nor in an imported cache")
-                }));
+                return Err(last.unwrap_or_else(|| RemoteCacheError::Missing(digest.clone())));
             }
         }
         Ok(())
@@ -131,12 +141,15 @@ pub enum ExportMode {
 }
 
 impl std::str::FromStr for ExportMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = RemoteCacheError;
+    fn from_str(s: &str) -> Result<Self, RemoteCacheError> {
         match s {
             "min" => Ok(Self::Min),
             "max" => Ok(Self::Max),
-            other => Err(format!("mode={other}: expected min or max")),
+            other => Err(RemoteCacheError::Invalid {
+                what: format!("mode={other}"),
+                reason: "expected min or max".into(),
+            }),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use oci_client::RegistryOperation;
 use oci_spec::image::Digest;
 
-use super::{BlobFetcher, CacheConfig, ImportedCache};
+use super::{BlobFetcher, CacheConfig, ImportedCache, RemoteCacheError};
 use crate::registry::{Manifest, Registry, RegistryError, Session, media};
 use crate::store::{ContentStore, Reference, Store};
 
@@ -41,7 +41,7 @@ pub async fn import_registry(
     let config = session
         .fetch_small_blob(store.content(), &config_digest, manifest.config.size)
         .await?;
-    let config = CacheConfig::parse(&config).map_err(invalid)?;
+    let config = CacheConfig::parse(&config).map_err(|e| invalid(e.to_string()))?;
     Ok(ImportedCache::new(
         config,
         Arc::new(RegistryFetcher {
@@ -64,7 +64,7 @@ pub async fn export_registry(
         detail,
     };
     let session = Session::open(registry, &r, RegistryOperation::Push).await?;
-    let config_bytes = config.to_bytes().map_err(store_err)?;
+    let config_bytes = config.to_bytes().map_err(|e| store_err(e.to_string()))?;
     let info = store
         .content()
         .put_bytes(&config_bytes)
@@ -78,7 +78,9 @@ pub async fn export_registry(
     }
     blobs.push(info.digest.clone());
     session.push_blobs(store, &blobs).await?;
-    let manifest = config.manifest(&info).map_err(store_err)?;
+    let manifest = config
+        .manifest(&info)
+        .map_err(|e| store_err(e.to_string()))?;
     session
         .push_manifest(&manifest, media::OCI_MANIFEST, None)
         .await
@@ -92,14 +94,18 @@ struct RegistryFetcher {
 }
 
 impl BlobFetcher for RegistryFetcher {
-    fn fetch(&self, content: &ContentStore, digest: &Digest, size: u64) -> Result<(), String> {
+    fn fetch(
+        &self,
+        content: &ContentStore,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), RemoteCacheError> {
         crate::registry::block_on(async {
             let session =
                 Session::open(&self.registry, &self.reference, RegistryOperation::Pull).await?;
             session.fetch_blob(content, digest, size).await
-        })
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        })??;
+        Ok(())
     }
 
     fn describe(&self) -> String {
