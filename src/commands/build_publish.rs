@@ -60,7 +60,7 @@ pub(super) fn publish(
     if cancelled() {
         return Ok(interrupted());
     }
-    let image = commit_image(store, config, layers, front.epoch).map_err(anyhow::Error::msg)?;
+    let image = commit_image(store, config, layers, front.epoch)?;
     let built = Built {
         store,
         registry,

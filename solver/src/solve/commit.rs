@@ -25,6 +25,36 @@ pub struct CommittedImage {
     pub layers_size: u64,
 }
 
+/// Why an image could not be committed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// The config's history claims another number of layers than the build made (a bug).
+    #[error("internal: {layers} layers but {history} history entries with a layer")]
+    HistoryMismatch {
+        /// Layers made.
+        layers: usize,
+        /// History entries that claim a layer.
+        history: usize,
+    },
+    /// The config or manifest did not encode.
+    #[error("encoding the image {what}: {source}")]
+    Encode {
+        /// `config` or `manifest`.
+        what: &'static str,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// The content store refused a blob.
+    #[error("storing the image {what}: {source}")]
+    Store {
+        /// `config` or `manifest`.
+        what: &'static str,
+        /// Why (boxed: the other errors stay small).
+        source: Box<crate::store::ContentError>,
+    },
+}
+
 /// Writes `config` (with `layers`' diff ids, and its history's times stamped from when each
 /// layer was first made, clamped to `epoch`) and a manifest for them.
 pub fn commit_image(
@@ -32,25 +62,32 @@ pub fn commit_image(
     mut config: ImageConfig,
     layers: &[LayerRecord],
     epoch: Option<i64>,
-) -> Result<CommittedImage, String> {
+) -> Result<CommittedImage, CommitError> {
     config.rootfs.kind = "layers".to_owned();
     config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
     let non_empty = config.history.iter().filter(|h| !h.empty_layer).count();
     if !config.history.is_empty() && non_empty != layers.len() {
-        return Err(format!(
-            "internal: {} layers but {non_empty} history entries with a layer",
-            layers.len()
-        ));
+        return Err(CommitError::HistoryMismatch {
+            layers: layers.len(),
+            history: non_empty,
+        });
     }
     let layer_times: Vec<Option<String>> = layers.iter().map(|l| l.created.clone()).collect();
     config.stamp_times(&layer_times, epoch);
     let config_json = config
         .to_canonical_json()
-        .map_err(|e| format!("encoding the image config: {e}"))?;
-    let config_blob = store
-        .content()
-        .put_bytes(&config_json)
-        .map_err(|e| format!("storing the image config: {e}"))?;
+        .map_err(|source| CommitError::Encode {
+            what: "config",
+            source,
+        })?;
+    let config_blob =
+        store
+            .content()
+            .put_bytes(&config_json)
+            .map_err(|source| CommitError::Store {
+                what: "config",
+                source: Box::new(source),
+            })?;
     let layer_descs: Vec<serde_json::Value> = layers
         .iter()
         .map(|l| {
@@ -71,12 +108,18 @@ pub fn commit_image(
         },
         "layers": layer_descs,
     });
-    let manifest_json =
-        serde_json::to_vec(&manifest).map_err(|e| format!("encoding the manifest: {e}"))?;
-    let manifest_blob = store
-        .content()
-        .put_bytes(&manifest_json)
-        .map_err(|e| format!("storing the manifest: {e}"))?;
+    let manifest_json = serde_json::to_vec(&manifest).map_err(|source| CommitError::Encode {
+        what: "manifest",
+        source,
+    })?;
+    let manifest_blob =
+        store
+            .content()
+            .put_bytes(&manifest_json)
+            .map_err(|e| CommitError::Store {
+                what: "manifest",
+                source: Box::new(e),
+            })?;
     Ok(CommittedImage {
         manifest_digest: manifest_blob.digest,
         manifest_size: manifest_blob.size,

@@ -23,7 +23,9 @@ use std::time::Instant;
 
 use kiln_llb::{CacheKey, Definition, FileAction, Op, OpId, Source};
 
-pub use commit::{CONFIG_MEDIA_TYPE, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image};
+pub use commit::{
+    CONFIG_MEDIA_TYPE, CommitError, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image,
+};
 pub use events::{Event, EventKind, Progress};
 pub use result::{LayerChain, LayerRecord, OpResult};
 pub use step_error::StepError;
