@@ -272,12 +272,47 @@ pub fn record_path(root: &Path, dockerfile: &str, target: &str) -> PathBuf {
         .join(format!("{}.json", hex::encode(h.finalize())))
 }
 
+/// Why an explain record could not be read or written; it names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// Reading or writing the file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The record file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The record does not parse or encode.
+    #[error("{}: {source}", path.display())]
+    Json {
+        /// The record file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// Writing it into place failed.
+    #[error(transparent)]
+    Write(#[from] crate::export::ExportError),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError {
+    let path = path.to_path_buf();
+    move |source| RecordError::Io { path, source }
+}
+
+fn json_at(path: &Path) -> impl FnOnce(serde_json::Error) -> RecordError {
+    let path = path.to_path_buf();
+    move |source| RecordError::Json { path, source }
+}
+
 /// The record at `path`; `None` when there is none or it is of another version.
-pub fn load(path: &Path) -> Result<Option<BuildRecord>, String> {
+pub fn load(path: &Path) -> Result<Option<BuildRecord>, RecordError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(io_at(path)(e)),
     };
     #[derive(Deserialize)]
     struct Version {
@@ -286,9 +321,9 @@ pub fn load(path: &Path) -> Result<Option<BuildRecord>, String> {
     match serde_json::from_slice::<Version>(&bytes) {
         Ok(v) if v.version == RECORD_VERSION => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
+            .map_err(json_at(path)),
         Ok(_) => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(json_at(path)(e)),
     }
 }
 
@@ -298,14 +333,14 @@ pub fn save(
     path: &Path,
     record: &BuildRecord,
     redactor: &crate::secrets::Redactor,
-) -> Result<(), String> {
+) -> Result<(), RecordError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     // Build args and environments are recorded: a secret value among them never is.
-    let mut value = serde_json::to_value(record).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut value = serde_json::to_value(record).map_err(json_at(path))?;
     redactor.redact_json(&mut value);
-    let bytes = serde_json::to_vec(&value).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::export::write_atomic(path, &bytes).map_err(|e| e.to_string())
+    let bytes = serde_json::to_vec(&value).map_err(json_at(path))?;
+    Ok(crate::export::write_atomic(path, &bytes)?)
 }
 
 #[cfg(test)]
