@@ -45,6 +45,8 @@ fn main() -> ExitCode {
     if !kiln_solver::cancel::is_cancelled() {
         kiln_solver::reclaim::wait_for_background(std::time::Duration::from_secs(2));
     }
+    // The metadata database lingers open between transactions; close it cleanly.
+    kiln_solver::store::close_all();
     code
 }
 

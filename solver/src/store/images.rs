@@ -186,7 +186,7 @@ impl ImageStore {
             .map_or(0, |d| d.as_secs());
         let digest_text = manifest_digest.to_string();
         self.meta
-            .write(|txn| put_tag(txn, &key, &digest_text, now, kind))?;
+            .update(|txn| Ok(((), put_tag(txn, &key, &digest_text, now, kind)?)))?;
         Ok(key)
     }
 
@@ -301,18 +301,20 @@ impl ImageStore {
     }
 }
 
-/// Writes a tag, keeping the original creation time when it already points at this digest.
+/// Writes a tag, keeping the original creation time when it already points at this digest;
+/// returns whether the stored value changed.
 fn put_tag(
     txn: &WriteTransaction,
     key: &str,
     digest: &str,
     now: u64,
     kind: TagKind<'_>,
-) -> Result<(), TxnError> {
+) -> Result<bool, TxnError> {
     let mut table = txn.open_table(IMAGES)?;
-    let existing = table
-        .get(key)?
-        .and_then(|v| serde_json::from_slice::<StoredTag>(v.value()).ok())
+    let stored = table.get(key)?.map(|v| v.value().to_vec());
+    let existing = stored
+        .as_deref()
+        .and_then(|v| serde_json::from_slice::<StoredTag>(v).ok())
         .unwrap_or_default();
     let created = if existing.digest == digest {
         existing.created
@@ -349,8 +351,11 @@ fn put_tag(
         pulled,
     };
     let bytes = serde_json::to_vec(&record).map_err(|e| TxnError::corrupted(e.to_string()))?;
+    if stored.as_deref() == Some(bytes.as_slice()) {
+        return Ok(false);
+    }
     table.insert(key, bytes.as_slice())?;
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -2,11 +2,15 @@
 //!
 //! redb takes an exclusive `flock` on the file for as long as a `Database` is open, and a
 //! second open (from another process, or another thread of this one) fails at once. So the
-//! file is never kept open for a build: each transaction opens it, runs, and closes it again,
-//! retrying with backoff while someone else holds it. Threads of one process queue on a
-//! process-local mutex first, so they do not spin against each other on the file lock.
+//! file is never kept open for a build: it is opened for a burst of transactions and closed
+//! once none has come for [`LINGER`] (a reaper thread closes it), and others retry with
+//! backoff while someone holds it. Opening and closing cost redb three `fdatasync`s, so a
+//! burst — a cached rebuild's lookups — pays them once instead of once per transaction.
+//! Threads of one process share the open database behind a process-local mutex.
+//! [`close_all`] closes it before the process exits (a process killed while it is open
+//! leaves a file redb repairs on the next open, as after any crash).
 //!
-//! Transactions must therefore be short, and must not nest: calling [`MetaDb::read`] or
+//! Transactions must be short, and must not nest: calling [`MetaDb::read`] or
 //! [`MetaDb::write`] from inside another's closure deadlocks.
 
 use std::collections::HashMap;
@@ -23,6 +27,9 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest single sleep between attempts to open a busy database.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long the database stays open after its last transaction.
+pub const LINGER: Duration = Duration::from_millis(40);
 
 /// What went wrong with the metadata database; each variant names its file.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +99,23 @@ impl TxnError {
 pub struct MetaDb {
     path: PathBuf,
     lock_timeout: Duration,
-    local: Arc<Mutex<()>>,
+    local: Arc<Mutex<Held>>,
+}
+
+/// The process's open database for one file, if it is open.
+#[derive(Default)]
+struct Held {
+    db: Option<Database>,
+    last_used: Option<Instant>,
+    reaper: bool,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("open", &self.db.is_some())
+            .finish()
+    }
 }
 
 impl MetaDb {
@@ -108,6 +131,17 @@ impl MetaDb {
             lock_timeout,
             local: local_lock(path),
         };
+        // A database every table and the version are in needs no write (and no fsync).
+        if let Some(found) = db.read(tables::existing_schema)? {
+            if found > SCHEMA_VERSION {
+                return Err(MetaError::SchemaTooNew {
+                    path: db.path.clone(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            return Ok(db);
+        }
         let found = db.write(|txn| {
             tables::create_all(txn)?;
             let mut schema = txn.open_table(SCHEMA)?;
@@ -143,6 +177,24 @@ impl MetaDb {
         })
     }
 
+    /// Runs `f` in a write transaction and commits it when `f` succeeds and says it changed
+    /// something; aborts otherwise (an unchanged database costs no fsync).
+    pub fn update<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<(T, bool), TxnError>,
+    ) -> Result<T, MetaError> {
+        self.with_database(|db| {
+            let txn = db.begin_write()?;
+            let (value, changed) = f(&txn)?;
+            if changed {
+                txn.commit()?;
+            } else {
+                txn.abort()?;
+            }
+            Ok(value)
+        })
+    }
+
     /// Runs `f` in a write transaction and commits it if `f` succeeds; aborts otherwise.
     pub fn write<T>(
         &self,
@@ -170,10 +222,32 @@ impl MetaDb {
         &self,
         f: impl FnOnce(&Database) -> Result<T, TxnError>,
     ) -> Result<T, MetaError> {
-        // The guard protects no data, so a poisoned lock is as good as a healthy one.
-        let _guard = self.local.lock().unwrap_or_else(PoisonError::into_inner);
-        let db = self.open_database()?;
-        f(&db).map_err(|TxnError(source)| MetaError::Db {
+        // The guard protects no invariant a panic could break: a poisoned lock is as good as
+        // a healthy one.
+        let mut held = self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        let db = match held.db.take() {
+            Some(db) => db,
+            None => self.open_database()?,
+        };
+        let result = f(&db);
+        // After a failure the file is closed (and reopened by the next transaction).
+        if result.is_ok() {
+            held.db = Some(db);
+            held.last_used = Some(Instant::now());
+            if !held.reaper {
+                held.reaper = true;
+                let local = Arc::clone(&self.local);
+                let spawned = std::thread::Builder::new()
+                    .name("kiln-meta-linger".into())
+                    .spawn(move || reap(&local));
+                if spawned.is_err() {
+                    // No thread to close it later: close it now.
+                    held.db = None;
+                    held.reaper = false;
+                }
+            }
+        }
+        result.map_err(|TxnError(source)| MetaError::Db {
             path: self.path.clone(),
             source,
         })
@@ -216,10 +290,40 @@ fn jitter() -> Duration {
     Duration::from_micros(u64::from(nanos % 1000))
 }
 
-/// The process-wide mutex for one database file, shared by every `MetaDb` opened on it.
-fn local_lock(path: &Path) -> Arc<Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
-    // Key on the canonical directory so `./x/meta.redb` and `/abs/x/meta.redb` share a lock.
+/// Closes the database once no transaction has used it for [`LINGER`].
+fn reap(local: &Mutex<Held>) {
+    loop {
+        std::thread::sleep(LINGER);
+        let mut held = local.lock().unwrap_or_else(PoisonError::into_inner);
+        let idle = held.last_used.is_none_or(|t| t.elapsed() >= LINGER);
+        if held.db.is_none() || idle {
+            held.db = None;
+            held.reaper = false;
+            return;
+        }
+    }
+}
+
+/// Every open database file of this process, by canonical path.
+fn held_databases() -> &'static Mutex<HashMap<PathBuf, Arc<Mutex<Held>>>> {
+    static HELD: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<Held>>>>> = OnceLock::new();
+    HELD.get_or_init(Mutex::default)
+}
+
+/// Closes every database this process holds open; call before the process exits, so redb
+/// finds the file cleanly closed next time.
+pub fn close_all() {
+    let all = held_databases()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    for local in all.values() {
+        local.lock().unwrap_or_else(PoisonError::into_inner).db = None;
+    }
+}
+
+/// The process-wide state for one database file, shared by every `MetaDb` opened on it.
+fn local_lock(path: &Path) -> Arc<Mutex<Held>> {
+    // Key on the canonical directory so `./x/meta.redb` and `/abs/x/meta.redb` share it.
     let key = match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => parent
             .canonicalize()
@@ -227,11 +331,10 @@ fn local_lock(path: &Path) -> Arc<Mutex<()>> {
             .unwrap_or_else(|_| path.to_path_buf()),
         _ => path.to_path_buf(),
     };
-    let mut locks = LOCKS
-        .get_or_init(Mutex::default)
+    let mut all = held_databases()
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    Arc::clone(locks.entry(key).or_default())
+    Arc::clone(all.entry(key).or_default())
 }
 
 #[cfg(test)]
@@ -310,6 +413,8 @@ mod tests {
         let dir = TestDir::new("meta-locked");
         let path = dir.path().join("meta.redb");
         let db = MetaDb::open_with_timeout(&path, Duration::from_millis(200)).unwrap();
+        // This process lets go of the file once it has been idle for LINGER.
+        std::thread::sleep(LINGER * 3);
         // Holding a Database open is exactly what another process would do.
         let held = Database::create(&path).unwrap();
         let start = Instant::now();

@@ -30,7 +30,7 @@ pub use content::{BlobInfo, ContentError, ContentStore};
 pub use gc::{LOCK_FILE, LockError, StoreLock};
 pub use images::{ImageError, ImageRecord, ImageStore};
 pub use ingest::Ingest;
-pub use meta::{DEFAULT_LOCK_TIMEOUT, MetaDb, MetaError, TxnError};
+pub use meta::{DEFAULT_LOCK_TIMEOUT, LINGER, MetaDb, MetaError, TxnError, close_all};
 pub use reference::{
     Reference, ReferenceError, familiar_name, normalize_reference, parse_reference_digest,
 };

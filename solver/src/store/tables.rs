@@ -38,6 +38,31 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), TxnError> {
     Ok(())
 }
 
+/// The schema version the database records, when every table exists (`None`: a table or
+/// the version is missing, and [`create_all`] has work to do).
+pub(crate) fn existing_schema(txn: &redb::ReadTransaction) -> Result<Option<u32>, TxnError> {
+    fn exists<K: redb::Key + 'static, V: redb::Value + 'static>(
+        txn: &redb::ReadTransaction,
+        def: TableDefinition<'_, K, V>,
+    ) -> Result<bool, TxnError> {
+        match txn.open_table(def) {
+            Ok(_) => Ok(true),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+    let all = exists(txn, SCHEMA)?
+        && exists(txn, IMAGES)?
+        && exists(txn, CACHE)?
+        && exists(txn, CONTEXT_INDEX)?
+        && exists(txn, GC_ROOTS)?
+        && exists(txn, BLOB_SOURCES)?;
+    if !all {
+        return Ok(None);
+    }
+    Ok(txn.open_table(SCHEMA)?.get(SCHEMA_KEY)?.map(|v| v.value()))
+}
+
 impl MetaDb {
     /// The cache record stored under `key`, if any.
     pub fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {
