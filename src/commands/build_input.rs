@@ -154,3 +154,11 @@ pub(crate) fn named_contexts(specs: &[String]) -> Result<NamedContexts> {
     }
     Ok((dirs, aliases))
 }
+
+/// `--no-cache-filter` stage names, as the solver matches them (case-insensitively).
+pub(crate) fn no_cache_stages(args: &BuildArgs) -> std::collections::BTreeSet<String> {
+    args.no_cache_filter
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect()
+}

@@ -33,11 +33,7 @@ pub(super) fn solve(
     let solve_opts = SolveOptions {
         contexts: contexts(front, store)?,
         no_cache: args.no_cache,
-        no_cache_stages: args
-            .no_cache_filter
-            .iter()
-            .map(|s| s.to_lowercase())
-            .collect(),
+        no_cache_stages: crate::commands::build_input::no_cache_stages(args),
         layer: LayerOptions {
             source_date_epoch: front.epoch,
             ..LayerOptions::default()

@@ -56,11 +56,7 @@ pub(crate) fn after_build(
         target: target.clone(),
         build_args,
         no_cache: args.no_cache,
-        no_cache_stages: args
-            .no_cache_filter
-            .iter()
-            .map(|s| s.to_lowercase())
-            .collect(),
+        no_cache_stages: crate::commands::build_input::no_cache_stages(args),
         steps,
     };
     let path = explain::record_path(store.root(), &identity, &target);
