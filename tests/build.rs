@@ -428,6 +428,56 @@ fn copy_link_layer_is_rebased_onto_a_changed_base() {
     );
 }
 
+/// A rebuild that changes nothing writes nothing durable: the only syncs left are redb's own
+/// when the metadata database opens and closes (three `fdatasync`s), where every cache
+/// lookup used to open it anew (about 30 for this Dockerfile).
+#[test]
+fn a_cached_rebuild_waits_on_no_fsync_of_its_own() {
+    let t = Tmp::new("noop-fsync");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    app_context(&ctx);
+    let c = ctx.to_str().unwrap();
+    kiln(&root, &["build", "-q", "-t", "app:1", c]).ok();
+    kiln(&root, &["build", "-q", "-t", "app:1", c]).ok();
+    let summary = t.join("strace.txt");
+    let out = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-c",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range",
+            "-o",
+        ])
+        .arg(&summary)
+        .arg(env!("CARGO_BIN_EXE_kiln"))
+        .args(["build", "-q", "-t", "app:1", c, "--root"])
+        .arg(&root)
+        .env_remove("KILN_ROOT")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap_or_else(|e| panic!("strace: {e}: install it with `bash .ci/setup`"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let syncs: u64 = text
+        .lines()
+        .filter(|l| {
+            l.ends_with("fsync") || l.ends_with("fdatasync") || l.ends_with("sync_file_range")
+        })
+        .filter_map(|l| {
+            l.split_whitespace()
+                .nth(3)
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .sum();
+    assert!(syncs <= 3, "a cached rebuild synced {syncs} times:\n{text}");
+}
+
 /// buildx passes SOURCE_DATE_EPOCH as a build arg: it sets every time, the base's included.
 #[test]
 fn source_date_epoch_as_a_build_arg() {

@@ -3,7 +3,7 @@
 //! redb takes an exclusive `flock` on the file for as long as a `Database` is open, and a
 //! second open (from another process, or another thread of this one) fails at once. So the
 //! file is never kept open for a build: it is opened for a burst of transactions and closed
-//! once none has come for [`LINGER`] (a reaper thread closes it), and others retry with
+//! once none has come for [`LINGER`] (a reaper thread closes it: a group commit), and others retry with
 //! backoff while someone holds it. Opening and closing cost redb three `fdatasync`s, so a
 //! burst — a cached rebuild's lookups — pays them once instead of once per transaction.
 //! Threads of one process share the open database behind a process-local mutex.
@@ -29,7 +29,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
 /// How long the database stays open after its last transaction.
-pub const LINGER: Duration = Duration::from_millis(40);
+pub const LINGER: Duration = Duration::from_millis(150);
 
 /// What went wrong with the metadata database; each variant names its file.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +108,26 @@ struct Held {
     db: Option<Database>,
     last_used: Option<Instant>,
     reaper: bool,
+    /// Commits made without fsync ([`MetaDb::write_deferred`]) wait for a durable one.
+    deferred: bool,
+}
+
+impl Held {
+    /// Closes the database, first making deferred commits durable.
+    fn close(&mut self) {
+        if let Some(db) = self.db.take() {
+            flush(db, std::mem::take(&mut self.deferred));
+        }
+    }
+}
+
+/// Drops `db`, first committing durably when deferred commits wait (redb persists commits
+/// made without durability only with the next durable one). A failure costs those entries:
+/// they were cache records, whose loss is a cache miss.
+fn flush(db: Database, deferred: bool) {
+    if deferred && let Ok(txn) = db.begin_write() {
+        let _ = txn.commit();
+    }
 }
 
 impl std::fmt::Debug for Held {
@@ -171,7 +191,7 @@ impl MetaDb {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T, TxnError>,
     ) -> Result<T, MetaError> {
-        self.with_database(|db| {
+        self.with_database(|db, _| {
             let txn = db.begin_read()?;
             f(&txn)
         })
@@ -183,7 +203,7 @@ impl MetaDb {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<(T, bool), TxnError>,
     ) -> Result<T, MetaError> {
-        self.with_database(|db| {
+        self.with_database(|db, _| {
             let txn = db.begin_write()?;
             let (value, changed) = f(&txn)?;
             if changed {
@@ -200,11 +220,32 @@ impl MetaDb {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, TxnError>,
     ) -> Result<T, MetaError> {
-        self.with_database(|db| {
+        self.with_database(|db, deferred| {
             let txn = db.begin_write()?;
             // Dropping an uncommitted write transaction aborts it.
             let value = f(&txn)?;
             txn.commit()?;
+            // A durable commit makes the deferred ones before it durable too.
+            *deferred = false;
+            Ok(value)
+        })
+    }
+
+    /// Like [`MetaDb::write`], without waiting on the disk: the commit is seen at once by
+    /// this process, and made durable by the next durable commit or when the database is
+    /// closed (at most [`LINGER`] after the last transaction, or at exit). For what may be
+    /// lost in a crash without harm — cache records, whose loss is a cache miss: the blobs
+    /// they point at are durable before the record is written.
+    pub fn write_deferred<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, TxnError>,
+    ) -> Result<T, MetaError> {
+        self.with_database(|db, deferred| {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(redb::Durability::None);
+            let value = f(&txn)?;
+            txn.commit()?;
+            *deferred = true;
             Ok(value)
         })
     }
@@ -220,7 +261,7 @@ impl MetaDb {
 
     fn with_database<T>(
         &self,
-        f: impl FnOnce(&Database) -> Result<T, TxnError>,
+        f: impl FnOnce(&Database, &mut bool) -> Result<T, TxnError>,
     ) -> Result<T, MetaError> {
         // The guard protects no invariant a panic could break: a poisoned lock is as good as
         // a healthy one.
@@ -229,9 +270,11 @@ impl MetaDb {
             Some(db) => db,
             None => self.open_database()?,
         };
-        let result = f(&db);
+        let result = f(&db, &mut held.deferred);
         // After a failure the file is closed (and reopened by the next transaction).
-        if result.is_ok() {
+        if result.is_err() {
+            flush(db, std::mem::take(&mut held.deferred));
+        } else {
             held.db = Some(db);
             held.last_used = Some(Instant::now());
             if !held.reaper {
@@ -242,7 +285,7 @@ impl MetaDb {
                     .spawn(move || reap(&local));
                 if spawned.is_err() {
                     // No thread to close it later: close it now.
-                    held.db = None;
+                    held.close();
                     held.reaper = false;
                 }
             }
@@ -297,7 +340,7 @@ fn reap(local: &Mutex<Held>) {
         let mut held = local.lock().unwrap_or_else(PoisonError::into_inner);
         let idle = held.last_used.is_none_or(|t| t.elapsed() >= LINGER);
         if held.db.is_none() || idle {
-            held.db = None;
+            held.close();
             held.reaper = false;
             return;
         }
@@ -317,7 +360,7 @@ pub fn close_all() {
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     for local in all.values() {
-        local.lock().unwrap_or_else(PoisonError::into_inner).db = None;
+        local.lock().unwrap_or_else(PoisonError::into_inner).close();
     }
 }
 
@@ -453,6 +496,9 @@ mod tests {
     fn child_writer() {
         if let (Ok(path), Ok(tag)) = (std::env::var(CHILD_DB), std::env::var(CHILD_TAG)) {
             hammer(&MetaDb::open(Path::new(&path)).unwrap(), &tag);
+            // As kiln's main does: deferred commits become durable when the process closes
+            // its databases.
+            close_all();
             return;
         }
         let dir = TestDir::new("meta-solo");

@@ -73,8 +73,11 @@ impl MetaDb {
     }
 
     /// Stores (or replaces) the cache record under `key`.
+    ///
+    /// Deferred ([`MetaDb::write_deferred`]): a step's record costs no fsync; a crash loses
+    /// at most records, never the blobs they name.
     pub fn cache_put(&self, key: &str, value: &[u8]) -> Result<(), MetaError> {
-        self.write(|txn| {
+        self.write_deferred(|txn| {
             txn.open_table(CACHE)?.insert(key, value)?;
             Ok(())
         })
@@ -111,7 +114,8 @@ impl MetaDb {
         &self,
         entries: &[(K, V)],
     ) -> Result<(), MetaError> {
-        self.write(|txn| {
+        // Deferred: the context index is a cache of hashes; losing it costs rehashing.
+        self.write_deferred(|txn| {
             let mut table = txn.open_table(CONTEXT_INDEX)?;
             for (key, value) in entries {
                 table.insert(key.as_ref(), value.as_ref())?;

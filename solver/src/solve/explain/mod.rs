@@ -340,6 +340,10 @@ pub fn save(
     let mut value = serde_json::to_value(record).map_err(json_at(path))?;
     redactor.redact_json(&mut value);
     let bytes = serde_json::to_vec(&value).map_err(json_at(path))?;
+    // A rebuild that changed nothing writes nothing (and waits on no fsync).
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
     Ok(crate::export::write_atomic(path, &bytes)?)
 }
 
