@@ -478,6 +478,48 @@ fn a_cached_rebuild_waits_on_no_fsync_of_its_own() {
     assert!(syncs <= 3, "a cached rebuild synced {syncs} times:\n{text}");
 }
 
+/// BuildKit's global `ARG SOURCE_DATE_EPOCH=N`: the Dockerfile's default is the epoch, a
+/// build arg overrides it, a value that is no number is an error at the ARG.
+#[test]
+fn source_date_epoch_as_a_dockerfile_default() {
+    let t = Tmp::new("repro-default");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "ARG SOURCE_DATE_EPOCH=1445412480\nFROM busybox\nCOPY f /f\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    let (_, cfg) = exported_config(&t, &root, &ctx, &[]);
+    assert_eq!(cfg["created"], "2015-10-21T07:28:00Z");
+    let (_, cfg) = exported_config(
+        &t,
+        &root,
+        &ctx,
+        &["--build-arg", "SOURCE_DATE_EPOCH=1700000002"],
+    );
+    assert_eq!(cfg["created"], "2023-11-14T22:13:22Z");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "ARG SOURCE_DATE_EPOCH=not-a-timestamp\nFROM busybox\n",
+    )
+    .unwrap();
+    let bad = kiln(&root, &["build", ctx.to_str().unwrap()]).failed();
+    assert!(
+        bad.stderr
+            .contains("invalid SOURCE_DATE_EPOCH: not-a-timestamp")
+            && bad.stderr.contains("Dockerfile:1:1"),
+        "{}",
+        bad.stderr
+    );
+}
+
 /// buildx passes SOURCE_DATE_EPOCH as a build arg: it sets every time, the base's included.
 #[test]
 fn source_date_epoch_as_a_build_arg() {

@@ -84,6 +84,29 @@ pub struct StageGraph {
     pub target: usize,
     /// The stages the target needs, dependencies first, the target last.
     pub order: Vec<usize>,
+    /// The global ARGs' values for this build (defaults expanded, `--build-arg` applied).
+    #[serde(skip)]
+    pub global_values: Vec<(String, Option<String>)>,
+}
+
+impl StageGraph {
+    /// The value of global ARG `name` for this build, if it has one.
+    pub fn global_value(&self, name: &str) -> Option<&str> {
+        self.global_values
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Where global ARG `name` is declared.
+    pub fn global_span(&self, name: &str) -> Option<Span> {
+        self.global_args
+            .iter()
+            .rev()
+            .find(|a| a.args.iter().any(|p| p.key == name))
+            .map(|a| a.span)
+    }
 }
 
 /// Types every instruction of `parsed`, groups them into stages and resolves them.
@@ -161,11 +184,16 @@ pub fn resolve_typed(
     }
     let target = select_target(&stages, opts.target.as_deref())?;
     let order = build_order(&stages, target);
+    let global_values = only
+        .iter()
+        .map(|d| (d.name.clone(), global.value(&d.name).map(str::to_owned)))
+        .collect();
     Ok(StageGraph {
         global_args,
         stages,
         target,
         order,
+        global_values,
     })
 }
 

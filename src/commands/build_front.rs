@@ -7,6 +7,7 @@ use kiln_frontend::diagnostics::Diagnostic;
 use kiln_frontend::lower::{LowerOptions, lower};
 use kiln_frontend::parser;
 use kiln_frontend::span::Span;
+use kiln_frontend::stages::StageGraph;
 use kiln_llb::Source;
 use kiln_solver::registry::Registry;
 use kiln_solver::store::Store;
@@ -54,12 +55,36 @@ pub(super) fn frontend(
         quiet: args.quiet,
         pulled: Default::default(),
     };
-    let lowered = match lower(&parsed, &src.text, &lower_opts, &images) {
+    let mut lowered = match lower(&parsed, &src.text, &lower_opts, &images) {
         Ok(l) => l,
         Err(d) => {
             report(&d, &src.name, &src.text);
             return Ok(Err(ExitCode::FAILURE));
         }
+    };
+    // BuildKit also takes the epoch from the Dockerfile: a global `ARG SOURCE_DATE_EPOCH=N`.
+    let epoch = match epoch {
+        Some(epoch) => Some(epoch),
+        None => match dockerfile_epoch(&lowered.graph) {
+            Ok(Some(epoch)) => {
+                let created = time::rfc3339(epoch);
+                for h in lowered
+                    .config
+                    .history
+                    .iter_mut()
+                    .filter(|h| h.created.is_none())
+                {
+                    h.created = Some(created.clone());
+                }
+                lowered.config.created = Some(created);
+                Some(epoch)
+            }
+            Ok(None) => None,
+            Err(d) => {
+                report(&d, &src.name, &src.text);
+                return Ok(Err(ExitCode::FAILURE));
+            }
+        },
     };
     // Images only read by COPY --from or RUN --mount=from= were not needed while lowering;
     // pull any the store lacks now, before the solver looks for them.
@@ -97,4 +122,36 @@ pub(super) fn op_span(def: &kiln_llb::Definition, op: usize) -> Span {
         .get(op)
         .map(|l| Span::new(l.span.0, l.span.1))
         .unwrap_or_default()
+}
+
+/// The epoch a global `ARG SOURCE_DATE_EPOCH` gives (its default, or the build arg that
+/// overrides it): seconds since 1970, or an error at the ARG.
+fn dockerfile_epoch(graph: &StageGraph) -> Result<Option<i64>, Diagnostic> {
+    const NAME: &str = "SOURCE_DATE_EPOCH";
+    let Some(value) = graph
+        .global_value(NAME)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    let span = graph.global_span(NAME).unwrap_or_default();
+    if let Ok(epoch) = value.parse::<i64>() {
+        return Ok(Some(epoch));
+    }
+    if graph.stages.iter().any(|s| {
+        s.name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(value))
+    }) {
+        return Err(Diagnostic::error(
+            format!("SOURCE_DATE_EPOCH={value} names a stage: an epoch taken from a source stage's timestamps is not supported by kiln"),
+            span,
+        )
+        .with_hint("give a number of seconds since 1970, here or with --build-arg SOURCE_DATE_EPOCH=N"));
+    }
+    Err(
+        Diagnostic::error(format!("invalid SOURCE_DATE_EPOCH: {value}"), span)
+            .with_hint("a number of seconds since 1970"),
+    )
 }
