@@ -54,7 +54,7 @@ pub fn resolve_chown(spec: &str, rootfs: Option<&Path>) -> Result<(u32, u32), Co
 /// `uid:gid` as they are; a user by name must be in /etc/passwd (the first entry wins) and
 /// gives its group; a uid that is not in it runs with gid 0; a group by name must be in
 /// /etc/group, a gid need not be.
-pub(crate) fn exec_user(rootfs: Option<&Path>, spec: &str) -> Result<(u32, u32), String> {
+pub(crate) fn exec_user(rootfs: Option<&Path>, spec: &str) -> Result<(u32, u32), CopyError> {
     if spec.is_empty() {
         return Ok((0, 0));
     }
@@ -65,38 +65,37 @@ pub(crate) fn exec_user(rootfs: Option<&Path>, spec: &str) -> Result<(u32, u32),
     if let (Some(uid), Some(gid)) = (numeric_id(user), group.and_then(numeric_id)) {
         return Ok((uid, gid));
     }
-    let err = |e: CopyError| e.to_string();
     let uid_arg = exec_id(user);
-    let entry = entries(rootfs, PASSWD)
-        .map_err(err)?
-        .find(|fields| match uid_arg {
-            Some(uid) => fields.get(2).and_then(|f| f.trim().parse().ok()) == Some(uid),
-            None => fields.first().is_some_and(|n| n == user),
-        });
+    let entry = entries(rootfs, PASSWD)?.find(|fields| match uid_arg {
+        Some(uid) => fields.get(2).and_then(|f| f.trim().parse().ok()) == Some(uid),
+        None => fields.first().is_some_and(|n| n == user),
+    });
     let (uid, mut gid) = match (entry, uid_arg) {
         (Some(entry), _) => (field_id(&entry, 2), field_id(&entry, 3)),
         (None, Some(uid)) => (uid, 0),
         (None, None) => {
-            return Err(format!(
-                "unable to find user {user}: no matching entries in passwd file"
-            ));
+            return Err(CopyError::UnknownRunUser {
+                kind: "user",
+                name: user.to_owned(),
+                file: "passwd",
+            });
         }
     };
     if let Some(group) = group.filter(|g| !g.is_empty()) {
         let gid_arg = exec_id(group);
-        let found = entries(rootfs, GROUP)
-            .map_err(err)?
-            .find(|fields| match gid_arg {
-                Some(gid) => fields.get(2).and_then(|f| f.trim().parse().ok()) == Some(gid),
-                None => fields.first().is_some_and(|n| n == group),
-            });
+        let found = entries(rootfs, GROUP)?.find(|fields| match gid_arg {
+            Some(gid) => fields.get(2).and_then(|f| f.trim().parse().ok()) == Some(gid),
+            None => fields.first().is_some_and(|n| n == group),
+        });
         gid = match (found, gid_arg) {
             (Some(entry), _) => field_id(&entry, 2),
             (None, Some(gid)) => gid,
             (None, None) => {
-                return Err(format!(
-                    "unable to find group {group}: no matching entries in group file"
-                ));
+                return Err(CopyError::UnknownRunUser {
+                    kind: "group",
+                    name: group.to_owned(),
+                    file: "group",
+                });
             }
         };
     }
@@ -253,11 +252,11 @@ mod tests {
         assert_eq!(exec_user(root, "app:7").unwrap(), (1000, 7));
         assert_eq!(exec_user(None, "5:6").unwrap(), (5, 6));
         assert_eq!(
-            exec_user(root, "ghost").unwrap_err(),
+            exec_user(root, "ghost").unwrap_err().to_string(),
             "unable to find user ghost: no matching entries in passwd file"
         );
         assert_eq!(
-            exec_user(root, "app:wheel").unwrap_err(),
+            exec_user(root, "app:wheel").unwrap_err().to_string(),
             "unable to find group wheel: no matching entries in group file"
         );
         // No passwd at all: a name cannot be found, root included.

@@ -12,6 +12,17 @@ use crate::context::dockerignore::PatternError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CopyError {
+    /// `USER name` (or `:group`) is in no entry of the base's passwd (or group) file —
+    /// runc's and BuildKit's words.
+    #[error("unable to find {kind} {name}: no matching entries in {file} file")]
+    UnknownRunUser {
+        /// `user` or `group`.
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// `passwd` or `group`.
+        file: &'static str,
+    },
     /// A source path whose `..` climbs above the source root.
     #[error("source path {path:?} is outside of the {root_kind}")]
     SourceOutsideRoot {

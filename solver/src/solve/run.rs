@@ -98,8 +98,7 @@ pub(super) fn run_exec_op(
         fs::create_dir(d).map_err(io_err(d.display()))?;
     }
     let base_rootfs = super::exec::rootfs_of(inner, base)?;
-    let (uid, gid) =
-        crate::copy::exec_user(base_rootfs.as_deref(), &exec.user).map_err(StepError::Invalid)?;
+    let (uid, gid) = crate::copy::exec_user(base_rootfs.as_deref(), &exec.user)?;
     let additional_gids = crate::copy::supplementary_gids(base_rootfs.as_deref(), &exec.user)
         .map_err(|e| StepError::Invalid(format!("USER {}: {e}", exec.user)))?;
     let mut env = exec.env.clone();
