@@ -98,20 +98,22 @@ pub fn image_descriptor(store: &ContentStore, digest: &Digest) -> Result<Descrip
     Ok(StoredImage::load(store, digest)?.descriptor())
 }
 
-/// The platform the stored image's config names.
-pub fn image_platform(
+/// [`image_descriptor`], and the platform the image's config names as kiln's store keys
+/// images by, from one read of the image.
+pub fn image_descriptor_and_platform(
     store: &ContentStore,
     digest: &Digest,
-) -> Result<kiln_llb::Platform, ExportError> {
+) -> Result<(Descriptor, kiln_llb::Platform), ExportError> {
     let image = StoredImage::load(store, digest)?;
     let config: ConfigPlatform =
         serde_json::from_slice(&image.config_bytes).map_err(|source| ExportError::BadManifest {
             digest: digest.clone(),
             source,
         })?;
-    Ok(kiln_llb::Platform::new(
+    let platform = kiln_llb::Platform::new(
         config.os.as_deref().unwrap_or_default(),
         config.architecture.as_deref().unwrap_or_default(),
         config.variant.as_deref().unwrap_or_default(),
-    ))
+    );
+    Ok((image.descriptor(), platform))
 }

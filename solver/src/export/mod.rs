@@ -27,7 +27,7 @@ pub use atomic::write_atomic;
 pub use docker_archive::{export_docker_archive, write_docker_archive};
 pub use error::ExportError;
 pub use form::{AnnotationError, Annotations, ImageForm, LayerCompression, rewrite_image};
-pub use image::{image_descriptor, image_platform};
+pub use image::{image_descriptor, image_descriptor_and_platform};
 pub use oci_layout::{IndexEntry, export_oci_layout};
 pub(crate) use oci_layout::{oci_layout_bytes, place_blob};
 pub use oci_tar::{export_oci_tar, write_oci_tar};

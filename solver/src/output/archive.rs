@@ -68,11 +68,7 @@ impl Exporter for DockerExporter {
     fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
         let digest = built.in_form(&self.form)?;
         let content = built.store.content();
-        let names = if self.names.is_empty() {
-            built.names
-        } else {
-            &self.names
-        };
+        let names = built.names_or(&self.names);
         let mut done = Exported {
             descriptor: Some(image_descriptor(content, &digest)?),
             ..Exported::default()

@@ -37,7 +37,4 @@ pub enum OutputError {
     /// An option this build cannot honour.
     #[error("{0}")]
     Unsupported(String),
-    /// The store's records of the image are unusable.
-    #[error("{0}")]
-    Store(String),
 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::{Built, Exported, Exporter, OutputError};
-use crate::export::{ImageForm, image_descriptor, image_platform};
+use crate::export::{ImageForm, image_descriptor_and_platform};
 use crate::store::{Reference, familiar_name};
 
 /// Names and pushes the image.
@@ -24,15 +24,12 @@ impl Exporter for ImageExporter {
     fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
         let digest = built.in_form(&self.form)?;
         let content = built.store.content();
+        let (descriptor, platform) = image_descriptor_and_platform(content, &digest)?;
         let mut done = Exported {
-            descriptor: Some(image_descriptor(content, &digest)?),
+            descriptor: Some(descriptor),
             ..Exported::default()
         };
-        let names = if self.names.is_empty() {
-            built.names
-        } else {
-            &self.names
-        };
+        let names = built.names_or(&self.names);
         if self.push {
             for name in names {
                 if crate::cancel::is_cancelled() {
@@ -56,7 +53,6 @@ impl Exporter for ImageExporter {
             }
         }
         if self.store {
-            let platform = image_platform(content, &digest)?;
             for name in names {
                 if crate::cancel::is_cancelled() {
                     return Err(crate::export::ExportError::Cancelled.into());

@@ -47,7 +47,15 @@ pub struct Built<'a> {
     pub names: &'a [String],
 }
 
-impl Built<'_> {
+impl<'a> Built<'a> {
+    /// An exporter's own `name=` list, else the build's `-t` names.
+    fn names_or<'b>(&self, own: &'b [String]) -> &'b [String]
+    where
+        'a: 'b,
+    {
+        if own.is_empty() { self.names } else { own }
+    }
+
     /// The blobs of the layers this build made (base layers keep their compression unless
     /// `force-compression`).
     fn own_layers(&self) -> HashSet<Digest> {
