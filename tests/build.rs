@@ -451,7 +451,7 @@ fn a_cached_rebuild_waits_on_no_fsync_of_its_own() {
             "-o",
         ])
         .arg(&summary)
-        .arg(env!("CARGO_BIN_EXE_kiln"))
+        .arg(common::kiln_bin())
         .args(["build", "-q", "-t", "app:1", c, "--root"])
         .arg(&root)
         .env_remove("KILN_ROOT")

@@ -34,13 +34,7 @@ fn app(t: &Tmp) -> (PathBuf, PathBuf) {
 /// Runs kiln with stdout into `out` (bytes, not text); returns stderr.
 fn kiln_stdout_to(root: &Path, args: &[&str], out: &Path) -> String {
     let file = std::fs::File::create(out).unwrap();
-    let got = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .arg("--root")
-        .arg(root)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("KILN_ROOT")
-        .stdin(Stdio::null())
+    let got = common::kiln_command(root, args)
         .stdout(Stdio::from(file))
         .output()
         .unwrap();
@@ -451,8 +445,9 @@ fn concurrent_exports_into_one_layout_keep_every_tag() {
     let children: Vec<(String, Child)> = (0..8)
         .map(|i| {
             let tag = format!("t{i}");
-            let child = Command::new(env!("CARGO_BIN_EXE_kiln"))
-                .args([
+            let child = common::kiln_command(
+                &root,
+                &[
                     "build",
                     "-q",
                     "--build-arg",
@@ -463,14 +458,12 @@ fn concurrent_exports_into_one_layout_keep_every_tag() {
                         layout.display()
                     ),
                     ctx.to_str().unwrap(),
-                    "--root",
-                    root.to_str().unwrap(),
-                ])
-                .env_remove("KILN_ROOT")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
             (tag, child)
         })
         .collect();

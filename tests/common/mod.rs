@@ -96,20 +96,31 @@ pub fn kiln(root: &Path, args: &[&str]) -> Run {
 }
 
 pub fn kiln_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    // KILN_TEST_BIN runs the tests against another kiln (an older build, to compare).
-    let bin = std::env::var_os("KILN_TEST_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kiln")), PathBuf::from);
-    let mut cmd = Command::new(bin);
+    let mut cmd = kiln_command(root, args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    output(cmd.output().unwrap())
+}
+
+/// The kiln binary the tests run: KILN_TEST_BIN runs them against another kiln (an older
+/// build, to compare).
+pub fn kiln_bin() -> PathBuf {
+    std::env::var_os("KILN_TEST_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kiln")), PathBuf::from)
+}
+
+/// `kiln ARGS --root ROOT` with no inherited SOURCE_DATE_EPOCH or KILN_ROOT and stdin closed,
+/// for a test that needs the process itself (its stdout as bytes, several at once).
+pub fn kiln_command(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(kiln_bin());
     cmd.args(args)
         .arg("--root")
         .arg(root)
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("KILN_ROOT")
         .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    output(cmd.output().unwrap())
+    cmd
 }
 
 /// Runs an external tool, which must be installed (`bash .ci/setup` installs them).
