@@ -1,6 +1,6 @@
-//! Retries with exponential backoff: connection errors, 5xx answers, 429 and bodies that do
-//! not match their digest (a truncated or corrupted transfer) are tried again; refusals
-//! (401/403, 404, invalid requests) are not.
+//! Sorting registry failures into transient and fatal (connection errors, 5xx answers, 429
+//! and bodies that do not match their digest — a truncated or corrupted transfer — are tried
+//! again; refusals: 401/403, 404, invalid requests, are not), over [`crate::retry`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,20 +8,18 @@ use std::time::Duration;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 
 use super::RegistryError;
+pub(super) use crate::retry::error_chain;
+use crate::retry::{Backoff, GaveUp};
 
-/// How many times a transfer is attempted in all.
-pub(crate) const ATTEMPTS: u32 = 5;
-const FIRST_DELAY: Duration = Duration::from_millis(200);
-const MAX_DELAY: Duration = Duration::from_secs(3);
+/// How many times a transfer is attempted in all, and the waits between.
+const POLICY: Backoff = Backoff {
+    attempts: 5,
+    first: Duration::from_millis(200),
+    max: Duration::from_secs(3),
+};
 
-/// The outcome of one failed attempt.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// Worth trying again; the message says what happened.
-    Transient(String),
-    /// Final.
-    Fatal(RegistryError),
-}
+/// The outcome of one failed registry attempt.
+pub(crate) type Failure = crate::retry::Failure<RegistryError>;
 
 impl Failure {
     /// Sorts an oci-client error for `reference` into transient or fatal.
@@ -159,54 +157,27 @@ impl Failure {
     }
 }
 
-/// reqwest's Display hides the cause ("error sending request"); the chain says why.
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
-}
-
-/// Runs `attempt` until it succeeds, fails fatally, or [`ATTEMPTS`] transient failures.
+/// Runs `attempt` until it succeeds, fails fatally, or the policy's transient failures.
 pub(crate) async fn retry<T, F, Fut>(
     reference: &str,
     what: &str,
-    mut attempt: F,
+    attempt: F,
 ) -> Result<T, RegistryError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let mut delay = FIRST_DELAY;
-    let mut last = String::new();
-    for n in 1..=ATTEMPTS {
-        if crate::cancel::is_cancelled() {
-            break;
-        }
-        match attempt().await {
-            Ok(v) => return Ok(v),
-            Err(Failure::Fatal(e)) => return Err(e),
-            Err(Failure::Transient(msg)) => {
-                last = msg;
-                if n < ATTEMPTS {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_DELAY);
-                }
-            }
-        }
-    }
-    Err(RegistryError::Transfer {
+    let transfer = |attempts, detail| RegistryError::Transfer {
         reference: reference.to_owned(),
         what: what.to_owned(),
-        attempts: ATTEMPTS,
-        detail: if crate::cancel::is_cancelled() {
-            "cancelled".to_owned()
-        } else {
-            last
-        },
-    })
+        attempts,
+        detail,
+    };
+    crate::retry::retry(&POLICY, attempt, |_| {})
+        .await
+        .map_err(|gave_up| match gave_up {
+            GaveUp::Fatal(e) => e,
+            GaveUp::Exhausted { attempts, last } => transfer(attempts, last),
+            GaveUp::Cancelled => transfer(POLICY.attempts, "cancelled".to_owned()),
+        })
 }

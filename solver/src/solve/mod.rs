@@ -4,10 +4,8 @@
 //! it reads (context files, base image manifest digests).
 
 mod commit;
-mod events;
 mod exec;
 pub mod explain;
-mod http_source;
 mod result;
 mod run;
 mod scheduler;
@@ -23,10 +21,11 @@ use std::time::Instant;
 
 use kiln_llb::{CacheKey, Definition, FileAction, Op, OpId, Source};
 
+use crate::progress::Vertex;
+pub use crate::progress::{Event, EventKind, Progress};
 pub use commit::{
     CONFIG_MEDIA_TYPE, CommitError, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image,
 };
-pub use events::{Event, EventKind, Progress};
 pub use result::{LayerChain, LayerRecord, OpResult};
 pub use step_error::StepError;
 
@@ -291,7 +290,25 @@ impl Inner {
                 url,
                 checksum,
                 filename,
-            }) => http_source::solve(self, id, url, checksum.as_deref(), filename),
+            }) => {
+                let name = self.name(id);
+                let request = crate::source::http::Request {
+                    url,
+                    checksum: checksum.as_deref(),
+                    filename,
+                };
+                let got = crate::source::http::download(
+                    self.store.root(),
+                    request,
+                    self.ignores_cache(id),
+                    Vertex::new(&self.progress, id.0, &name),
+                )
+                .map_err(|e| self.step_failed(id, e.into()))?;
+                Ok(OpResult::Dir {
+                    key: got.key,
+                    context: got.context,
+                })
+            }
             Op::Source(Source::Scratch) => Ok(OpResult::Layers {
                 key: key::source(op, None),
                 layers: Vec::new(),

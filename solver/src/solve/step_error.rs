@@ -10,6 +10,7 @@ use crate::copy::CopyError;
 use crate::executor::ExecError;
 use crate::layer::LayerError;
 use crate::snapshot::SnapshotError;
+use crate::source::http::HttpError;
 use crate::store::ContentError;
 
 /// A step's failure.
@@ -56,10 +57,19 @@ pub enum StepError {
     /// errors stay small).
     #[error(transparent)]
     RemoteCache(Box<RemoteCacheError>),
+    /// An `ADD <url>` could not be downloaded.
+    #[error(transparent)]
+    Http(Box<HttpError>),
     /// The step asks for something the build does not provide or cannot do (a mount source
     /// that is missing, a secret or agent not given, an owner not found).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<HttpError> for StepError {
+    fn from(e: HttpError) -> Self {
+        Self::Http(Box::new(e))
+    }
 }
 
 impl From<RemoteCacheError> for StepError {

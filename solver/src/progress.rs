@@ -82,3 +82,44 @@ impl Progress {
         let _ = tx.send(e);
     }
 }
+
+/// One vertex's view of the progress sink: what a step reports about itself, without
+/// repeating its index and name at every call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Vertex<'a> {
+    progress: &'a Progress,
+    id: usize,
+    name: &'a str,
+}
+
+impl<'a> Vertex<'a> {
+    /// Vertex `id`, shown as `name`, reporting to `progress`.
+    pub(crate) fn new(progress: &'a Progress, id: usize, name: &'a str) -> Self {
+        Vertex { progress, id, name }
+    }
+
+    fn send(&self, kind: EventKind) {
+        self.progress
+            .send(Event::new(self.id, self.name.to_owned(), kind));
+    }
+
+    /// It started running.
+    pub(crate) fn started(&self) {
+        self.send(EventKind::Started);
+    }
+
+    /// Its result came from the cache.
+    pub(crate) fn cached(&self) {
+        self.send(EventKind::Cached);
+    }
+
+    /// It finished after `took`.
+    pub(crate) fn done(&self, took: Duration) {
+        self.send(EventKind::Done(took));
+    }
+
+    /// A line of its output.
+    pub(crate) fn log(&self, line: String) {
+        self.send(EventKind::Log(line));
+    }
+}
