@@ -738,6 +738,53 @@ fn a_base_pushed_by_skopeo_is_pulled_and_built_on() {
         "one\n"
     );
 
+    // An image only read by COPY --from is pulled by the solve when it reaches it, into a
+    // store that has nothing, and the pull is reported on its step.
+    let d = t.join("d");
+    let ctx = t.join("ctx-copy-from");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!("FROM scratch\nCOPY --from={docker_ref} /base /copied\n"),
+        )],
+    );
+    let out = t.join("out-copy-from");
+    let args = [
+        "build",
+        "--progress=plain",
+        "-o",
+        &format!("type=local,dest={}", out.display()),
+        ctx.to_str().unwrap(),
+    ];
+    let r = kiln_env(&d, &args, &env(&dc)).ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("copied")).unwrap(),
+        "one\n"
+    );
+    assert!(
+        r.stderr.contains(&format!("pulled {docker_ref} ")),
+        "{}",
+        r.stderr
+    );
+    assert_image_in_store(&d, &docker_digest);
+    // A reference the registry does not have fails at its instruction, naming it.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM scratch\nCOPY --from={}/nope:1 /base /copied\n",
+            reg.addr()
+        ),
+    )
+    .unwrap();
+    let r = kiln_env(&d, &args, &env(&dc)).failed();
+    assert!(
+        r.stderr.contains(&format!("pulling {}/nope:1", reg.addr()))
+            && r.stderr.contains("Dockerfile:2"),
+        "{}",
+        r.stderr
+    );
+
     // The tag moves on; the store keeps what it has until --pull asks again.
     let v2 = layout("v2", "two");
     skopeo_push(&v2, "base:oci", &[]);

@@ -1,19 +1,21 @@
-//! `kiln build`'s first phase: the Dockerfile parsed and lowered to ops, with the base
-//! images it names pulled into the store.
+//! `kiln build`'s first phase: the Dockerfile parsed and lowered to ops; the base images
+//! whose configs lowering needs are pulled into the store on the way (the image source, which
+//! the solve shares, pulls the ones only read by `COPY --from` when it reaches them).
 
 use std::process::ExitCode;
 
 use kiln_frontend::diagnostics::Diagnostic;
 use kiln_frontend::lower::{LowerOptions, lower};
 use kiln_frontend::parser;
-use kiln_frontend::span::Span;
 use kiln_frontend::stages::StageGraph;
-use kiln_llb::Source;
+use std::sync::Arc;
+
 use kiln_solver::registry::Registry;
+use kiln_solver::source::image::ImageSource;
 use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
-use crate::commands::build_images::StoreImages;
+use crate::commands::build_images::FrontendImages;
 use crate::commands::build_input::{build_options, locate, named_contexts};
 use crate::commands::build_state::{Front, Phase};
 use crate::commands::report;
@@ -48,14 +50,8 @@ pub(super) fn frontend(
         named_contexts: &dir_names,
         context_aliases: &aliases,
     };
-    let images = StoreImages {
-        store,
-        registry,
-        always_pull: args.pull,
-        quiet: args.quiet,
-        pulled: Default::default(),
-    };
-    let mut lowered = match lower(&parsed, &src.text, &lower_opts, &images) {
+    let images = Arc::new(ImageSource::new(store, registry, args.pull));
+    let mut lowered = match lower(&parsed, &src.text, &lower_opts, &FrontendImages(&images)) {
         Ok(l) => l,
         Err(d) => {
             report(&d, &src.name, &src.text);
@@ -86,26 +82,6 @@ pub(super) fn frontend(
             }
         },
     };
-    // Images only read by COPY --from or RUN --mount=from= were not needed while lowering;
-    // pull any the store lacks now, before the solver looks for them.
-    for (i, op) in lowered.definition.ops.iter().enumerate() {
-        if let kiln_llb::Op::Source(Source::Image {
-            reference,
-            platform,
-        }) = op
-            && let Err(e) = images.pull_if_needed(reference, platform)
-        {
-            report(
-                &Diagnostic::error(
-                    format!("pulling {reference}: {e}"),
-                    op_span(&lowered.definition, i),
-                ),
-                &src.name,
-                &src.text,
-            );
-            return Ok(Err(ExitCode::FAILURE));
-        }
-    }
     Ok(Ok(Front {
         dockerfile,
         context_dir,
@@ -113,15 +89,8 @@ pub(super) fn frontend(
         lowered,
         named_dirs,
         epoch,
+        images,
     }))
-}
-
-/// The Dockerfile span op `op` was lowered from (empty when the op has no location).
-pub(super) fn op_span(def: &kiln_llb::Definition, op: usize) -> Span {
-    def.locations
-        .get(op)
-        .map(|l| Span::new(l.span.0, l.span.1))
-        .unwrap_or_default()
 }
 
 /// The epoch a global `ARG SOURCE_DATE_EPOCH` gives (its default, or the build arg that

@@ -48,6 +48,7 @@ pub(super) fn solve(
         secrets: secret_values,
         ssh: ssh_agents(&args.ssh)?,
         remote_cache: import_caches(args, store, registry)?,
+        images: Some(front.images.clone()),
     };
     let remote_cache = solve_opts.remote_cache.clone();
     let (progress, rx) = Progress::channel();

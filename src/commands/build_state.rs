@@ -22,6 +22,8 @@ pub(super) struct Front {
     pub(super) named_dirs: BTreeMap<String, PathBuf>,
     /// `SOURCE_DATE_EPOCH`, from `--build-arg` or the environment.
     pub(super) epoch: Option<i64>,
+    /// The build's base images, shared by the frontend and the solve (a pull happens once).
+    pub(super) images: Arc<kiln_solver::source::image::ImageSource>,
 }
 
 /// What the solve produced.

@@ -33,8 +33,11 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// the frontend never touches storage itself.
 pub trait BaseImages {
     /// The config of the image `source` names (an [`Source::Image`] or [`Source::OciLayout`]).
-    fn config(&self, source: &Source) -> Result<ImageConfig, String>;
+    fn config(&self, source: &Source) -> Result<ImageConfig, BaseImageError>;
 }
+
+/// Why a base image's config could not be had: the caller's own error, kept whole.
+pub type BaseImageError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What lowering needs besides the Dockerfile.
 #[derive(Debug, Clone)]

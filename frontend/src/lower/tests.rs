@@ -5,14 +5,14 @@ use super::*;
 struct FakeImages(BTreeMap<String, ImageConfig>);
 
 impl BaseImages for FakeImages {
-    fn config(&self, source: &Source) -> Result<ImageConfig, String> {
+    fn config(&self, source: &Source) -> Result<ImageConfig, BaseImageError> {
         match source {
             Source::Image { reference, .. } => self
                 .0
                 .get(reference)
                 .cloned()
-                .ok_or_else(|| format!("{reference}: not found")),
-            other => Err(format!("unexpected {other:?}")),
+                .ok_or_else(|| format!("{reference}: not found").into()),
+            other => Err(format!("unexpected {other:?}").into()),
         }
     }
 }

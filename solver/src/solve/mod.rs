@@ -23,6 +23,7 @@ use kiln_llb::{CacheKey, Definition, FileAction, Op, OpId, Source};
 
 use crate::progress::Vertex;
 pub use crate::progress::{Event, EventKind, Progress};
+use crate::source::image::ImageSource;
 pub use commit::{
     CONFIG_MEDIA_TYPE, CommitError, CommittedImage, MANIFEST_MEDIA_TYPE, commit_image,
 };
@@ -81,6 +82,8 @@ pub struct SolveOptions {
     pub ssh: BTreeMap<String, PathBuf>,
     /// Caches imported with `--cache-from`, consulted after the local one.
     pub remote_cache: RemoteCaches,
+    /// Base images, pulled when the store lacks them; `None` resolves from the store alone.
+    pub images: Option<Arc<ImageSource>>,
 }
 
 /// A solver over one store.
@@ -315,13 +318,27 @@ impl Inner {
                 manifest_digest: None,
             }),
             Op::Source(source) => {
-                let r = crate::image::resolve(&self.store, source)
-                    .map_err(|e| self.fail(id, e.to_string()))?;
+                let name = self.name(id);
+                let vertex = Vertex::new(&self.progress, id.0, &name);
+                let started = Instant::now();
+                let (r, pulled) = match &self.opts.images {
+                    Some(images) => images.resolve(source),
+                    None => crate::image::resolve(&self.store, source)
+                        .map(|r| (r, None))
+                        .map_err(Into::into),
+                }
+                .map_err(|e| self.step_failed(id, e.into()))?;
                 let key = key::source(op, Some(&r.manifest_digest));
-                // Resolving a base from the store builds nothing: report it like a cache hit.
-                if !self.is_internal(id) {
-                    self.progress
-                        .send(Event::new(id.0, self.name(id), EventKind::Cached));
+                match pulled {
+                    Some(pulled) => {
+                        vertex.started();
+                        vertex.log(pulled.to_string());
+                        vertex.done(started.elapsed());
+                    }
+                    // Resolving a base from the store builds nothing: report it like a cache
+                    // hit.
+                    None if !self.is_internal(id) => vertex.cached(),
+                    None => {}
                 }
                 Ok(OpResult::Layers {
                     key,

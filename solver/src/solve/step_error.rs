@@ -11,6 +11,7 @@ use crate::executor::ExecError;
 use crate::layer::LayerError;
 use crate::snapshot::SnapshotError;
 use crate::source::http::HttpError;
+use crate::source::image::ImageSourceError;
 use crate::store::ContentError;
 
 /// A step's failure.
@@ -57,6 +58,9 @@ pub enum StepError {
     /// errors stay small).
     #[error(transparent)]
     RemoteCache(Box<RemoteCacheError>),
+    /// A base image could not be pulled or resolved.
+    #[error(transparent)]
+    Image(Box<ImageSourceError>),
     /// An `ADD <url>` could not be downloaded.
     #[error(transparent)]
     Http(Box<HttpError>),
@@ -64,6 +68,18 @@ pub enum StepError {
     /// that is missing, a secret or agent not given, an owner not found).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<ImageSourceError> for StepError {
+    fn from(e: ImageSourceError) -> Self {
+        Self::Image(Box::new(e))
+    }
+}
+
+impl From<crate::image::ResolveError> for StepError {
+    fn from(e: crate::image::ResolveError) -> Self {
+        ImageSourceError::from(e).into()
+    }
 }
 
 impl From<HttpError> for StepError {

@@ -4,3 +4,4 @@
 //! of the scheduler (the solver's `ops::source` step adapts them).
 
 pub mod http;
+pub mod image;
