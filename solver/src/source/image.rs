@@ -55,6 +55,9 @@ impl std::fmt::Display for Pulled {
     }
 }
 
+/// Whether one (reference, platform) is made sure of; locked while it is being pulled.
+type Ensured = Arc<Mutex<bool>>;
+
 /// The image source of one build.
 #[derive(Debug)]
 pub struct ImageSource {
@@ -63,7 +66,7 @@ pub struct ImageSource {
     always_pull: bool,
     /// Per (reference, platform): whether this build has made sure of it. One lock each, so
     /// two stages asking for one base pull it once while other bases pull beside it.
-    ensured: Mutex<BTreeMap<(String, Platform), Arc<Mutex<bool>>>>,
+    ensured: Mutex<BTreeMap<(String, Platform), Ensured>>,
 }
 
 impl ImageSource {
