@@ -1,24 +1,62 @@
-//! Running a file op: materialize what it reads, apply its actions into a fresh diff
-//! directory, and write that directory as one layer into the content store.
-
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+//! The file step (COPY, ADD, mkdir, inline files): keyed by its parameters, its base and the
+//! content each copy reads; run by applying its actions into a fresh diff directory, written
+//! as one layer into the content store.
 
 use kiln_llb::{FileAction, FileOp, OpId};
-use oci_spec::image::Digest;
 
-use super::step_error::StepError;
-use super::{Inner, LayerRecord, OpResult};
+use kiln_llb::{CacheKey, Op};
+
+use super::rootfs::{empty_dir, rootfs_of, store_layer};
+use super::{Inputs, LayerStep, input};
+use crate::cache::key;
 use crate::copy::{self, CopySpec, SourceTree};
-use crate::layer::write_layer;
+use crate::solve::step_error::StepError;
+use crate::solve::{Inner, LayerRecord, OpResult, SolveError};
+
+impl LayerStep for FileOp {
+    fn base(&self) -> OpId {
+        self.base
+    }
+
+    fn sources(&self) -> Vec<OpId> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                FileAction::Copy { source, .. } => Some(*source),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Its parameters, its base's key (scratch's for a linked copy), and for each copy the
+    /// content checksum of what it reads.
+    fn key(&self, cx: &Inner, id: OpId, op: &Op, inputs: &Inputs) -> Result<CacheKey, SolveError> {
+        let base = input(inputs, self.base, "base")?;
+        let mut reads = Vec::new();
+        for a in &self.actions {
+            if let FileAction::Copy { source, params } = a {
+                let src = input(inputs, *source, "copy source")?;
+                reads.push(cx.read_of(id, src, &params.sources)?);
+            }
+        }
+        Ok(key::step(op, &keyed_base(op, base), &reads))
+    }
+
+    fn run(&self, cx: &Inner, _id: OpId, inputs: &Inputs) -> Result<LayerRecord, StepError> {
+        run_file_op(cx, self, inputs)
+    }
+}
+
+/// The base key a step's key is made with: a linked copy's layer never depends on its base.
+pub(crate) fn keyed_base(op: &Op, base: &OpResult) -> CacheKey {
+    match op {
+        Op::File(file) if file.is_linked() => key::linked_base(),
+        _ => base.key().clone(),
+    }
+}
 
 /// Applies `file`'s actions on top of its base and stores the resulting layer.
-pub(super) fn run_file_op(
-    inner: &Inner,
-    file: &FileOp,
-    inputs: &BTreeMap<OpId, Arc<OpResult>>,
-) -> Result<LayerRecord, StepError> {
+fn run_file_op(inner: &Inner, file: &FileOp, inputs: &Inputs) -> Result<LayerRecord, StepError> {
     let base = &inputs[&file.base];
     // A linked copy is made on scratch (its layer is then rebased onto any base), as
     // BuildKit's merge of a copy onto scratch.
@@ -91,41 +129,4 @@ pub(super) fn run_file_op(
         }
     }
     store_layer(inner, out)
-}
-
-/// Writes a diff directory as a layer blob into the content store (verified, atomic).
-pub(super) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, StepError> {
-    let mut ingest = inner.store.content().ingest()?;
-    let info = write_layer(diff, &mut ingest, &inner.opts.layer)?;
-    let blob = ingest.commit(Some(&info.digest))?;
-    Ok(LayerRecord {
-        diff_id: info.diff_id,
-        digest: blob.digest,
-        size: blob.size,
-        media_type: info.media_type,
-        created: Some(kiln_llb::time::rfc3339(kiln_llb::time::now())),
-    })
-}
-
-fn empty_dir(inner: &Inner) -> PathBuf {
-    let p = inner.store.root().join("tmp/empty");
-    let _ = std::fs::create_dir_all(&p);
-    p
-}
-
-/// The merged rootfs of a layer chain (extracted once, cached by chain id); `None` for an
-/// empty chain.
-pub(super) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, StepError> {
-    let layers = r.layers();
-    if layers.is_empty() {
-        return Ok(None);
-    }
-    inner.ensure_local(layers)?;
-    let chain = super::LayerChain::new(inner.store.content(), layers);
-    let open = |d: &Digest| chain.open(d);
-    inner
-        .snapshots
-        .rootfs(&chain.diff_ids, &open)
-        .map(Some)
-        .map_err(StepError::from)
 }

@@ -1,0 +1,47 @@
+//! What every layer step shares: the rootfs of a layer chain (extracted once, cached by chain
+//! id), and a diff directory stored as a layer.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::Digest;
+
+use crate::layer::write_layer;
+use crate::solve::step_error::StepError;
+use crate::solve::{Inner, LayerChain, LayerRecord, OpResult};
+
+/// Writes a diff directory as a layer blob into the content store (verified, atomic).
+pub(crate) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, StepError> {
+    let mut ingest = inner.store.content().ingest()?;
+    let info = write_layer(diff, &mut ingest, &inner.opts.layer)?;
+    let blob = ingest.commit(Some(&info.digest))?;
+    Ok(LayerRecord {
+        diff_id: info.diff_id,
+        digest: blob.digest,
+        size: blob.size,
+        media_type: info.media_type,
+        created: Some(kiln_llb::time::rfc3339(kiln_llb::time::now())),
+    })
+}
+
+pub(crate) fn empty_dir(inner: &Inner) -> PathBuf {
+    let p = inner.store.root().join("tmp/empty");
+    let _ = std::fs::create_dir_all(&p);
+    p
+}
+
+/// The merged rootfs of a layer chain (extracted once, cached by chain id); `None` for an
+/// empty chain.
+pub(crate) fn rootfs_of(inner: &Inner, r: &OpResult) -> Result<Option<PathBuf>, StepError> {
+    let layers = r.layers();
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    inner.ensure_local(layers)?;
+    let chain = LayerChain::new(inner.store.content(), layers);
+    let open = |d: &Digest| chain.open(d);
+    inner
+        .snapshots
+        .rootfs(&chain.diff_ids, &open)
+        .map(Some)
+        .map_err(StepError::from)
+}
