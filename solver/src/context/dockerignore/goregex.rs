@@ -14,9 +14,11 @@
 //! Unicode property names (`\p{Greek}`) are left to Rust to resolve.
 
 mod class;
+mod error;
 mod escape;
 
 use class::{class, perl_class, property, push_class};
+pub(crate) use error::{ErrorCode, GoSyntaxError};
 use escape::single_escape;
 
 /// Go's `syntax.MaxRune`.
@@ -28,7 +30,7 @@ const NOTHING: &str = r"[^\x{0}-\x{10FFFF}]";
 
 /// Translates Go regexp text into Rust regex text with the same meaning, or says why Go
 /// would refuse to compile it.
-pub(crate) fn to_rust(go: &str) -> Result<String, String> {
+pub(crate) fn to_rust(go: &str) -> Result<String, GoSyntaxError> {
     let mut out = String::with_capacity(go.len() * 2);
     let mut rest = go;
     // Go refuses a repeat right after another (`a**`) or with nothing to repeat (`(*`, `|*`).
@@ -82,10 +84,13 @@ pub(crate) fn to_rust(go: &str) -> Result<String, String> {
         match repeat {
             Some(op) => {
                 if after_repeat {
-                    return Err(format!("invalid nested repetition operator: `{op}`"));
+                    return Err(GoSyntaxError::new(ErrorCode::InvalidNestedRepeat, op));
                 }
                 if !has_operand {
-                    return Err(format!("missing argument to repetition operator: `{op}`"));
+                    return Err(GoSyntaxError::new(
+                        ErrorCode::MissingRepeatArgument,
+                        op,
+                    ));
                 }
                 out.push_str(&op);
                 // A `?` right after a repeat makes it lazy rather than repeating it again.
@@ -106,7 +111,7 @@ pub(crate) fn to_rust(go: &str) -> Result<String, String> {
 
 /// A repeat count `{n}`, `{n,}` or `{n,m}` at the start of `text`, as Rust text; `None` when
 /// `text` holds no count (Go then reads the `{` as a literal).
-fn repeat_count(text: &str) -> Result<Option<(String, &str)>, String> {
+fn repeat_count(text: &str) -> Result<Option<(String, &str)>, GoSyntaxError> {
     let Some((min, tail)) = text.strip_prefix('{').and_then(decimal) else {
         return Ok(None);
     };
@@ -123,7 +128,7 @@ fn repeat_count(text: &str) -> Result<Option<(String, &str)>, String> {
     };
     let written = &text[..text.len() - tail.len()];
     if min > MAX_REPEAT || max.is_some_and(|max| max > MAX_REPEAT || max < min) {
-        return Err(format!("invalid repeat count: `{written}`"));
+        return Err(GoSyntaxError::new(ErrorCode::InvalidRepeatSize, written));
     }
     let count = match max {
         Some(max) if max == min => format!("{{{min}}}"),
@@ -147,16 +152,16 @@ fn decimal(text: &str) -> Option<(u64, &str)> {
 }
 
 /// An escape outside a class; `text` starts with its `\`. Returns what follows it.
-fn escape<'a>(text: &'a str, out: &mut String) -> Result<&'a str, String> {
+fn escape<'a>(text: &'a str, out: &mut String) -> Result<&'a str, GoSyntaxError> {
     let after = &text[1..];
     match after.chars().next() {
-        None => return Err("trailing backslash at end of expression".to_owned()),
+        None => return Err(GoSyntaxError::bare(ErrorCode::TrailingBackslash)),
         Some('A') => out.push_str(r"\A"),
         // Go's word boundaries are ASCII-only.
         Some('b') => out.push_str(r"(?-u:\b)"),
         Some('B') => out.push_str(r"(?-u:\B)"),
         Some('z') => out.push_str(r"\z"),
-        Some('C') => return Err(r"invalid escape sequence: `\C`".to_owned()),
+        Some('C') => return Err(GoSyntaxError::new(ErrorCode::InvalidEscape, r"\C")),
         Some('Q') => {
             // Everything up to `\E` (or the end, `$` included) is literal.
             let quoted = &after[1..];

@@ -157,6 +157,7 @@ impl Pattern {
             (MatchStrategy::Regex, go) => {
                 let go = go.unwrap_or_default();
                 match goregex::to_rust(&go)
+                    .map_err(|e| e.to_string())
                     .and_then(|rust| Regex::new(&rust).map_err(|e| e.to_string()))
                 {
                     Ok(regex) => Test::Regex(regex),

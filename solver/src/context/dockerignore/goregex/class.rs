@@ -4,6 +4,7 @@
 //! `[:alpha:]` and `\d` are ASCII sets), so each class is parsed into code-point ranges and
 //! written back as `\x{..}` ranges that Rust cannot take for nesting or set operations.
 
+use super::error::{ErrorCode, GoSyntaxError};
 use super::escape::single_escape;
 use super::{MAX_RUNE, NOTHING};
 
@@ -21,7 +22,7 @@ pub(super) enum Item {
 }
 
 /// A bracketed class; `text` starts with its `[`. Returns (negated, members, what follows).
-pub(super) fn class(text: &str) -> Result<(bool, Vec<Item>, &str), String> {
+pub(super) fn class(text: &str) -> Result<(bool, Vec<Item>, &str), GoSyntaxError> {
     let body = &text[1..];
     let (negated, mut rest) = match body.strip_prefix('^') {
         Some(tail) => (true, tail),
@@ -59,9 +60,9 @@ pub(super) fn class(text: &str) -> Result<(bool, Vec<Item>, &str), String> {
         {
             let (end, tail) = class_char(tail)?;
             if end < lo {
-                return Err(format!(
-                    "invalid character class range: {}",
-                    range_text(lo, end)
+                return Err(GoSyntaxError::new(
+                    ErrorCode::InvalidCharRange,
+                    range_text(lo, end),
                 ));
             }
             hi = end;
@@ -74,16 +75,16 @@ pub(super) fn class(text: &str) -> Result<(bool, Vec<Item>, &str), String> {
 }
 
 /// One character inside a class, escaped or not.
-fn class_char(text: &str) -> Result<(u32, &str), String> {
+fn class_char(text: &str) -> Result<(u32, &str), GoSyntaxError> {
     match text.chars().next() {
-        None => Err("missing closing ]".to_owned()),
+        None => Err(GoSyntaxError::bare(ErrorCode::MissingBracket)),
         Some('\\') => single_escape(text),
         Some(c) => Ok((u32::from(c), &text[c.len_utf8()..])),
     }
 }
 
 /// A POSIX class such as `[:alpha:]` or `[:^space:]` at the start of `text`, if there is one.
-fn posix_class(text: &str) -> Result<Option<(Item, &str)>, String> {
+fn posix_class(text: &str) -> Result<Option<(Item, &str)>, GoSyntaxError> {
     let Some(inner) = text.strip_prefix("[:").filter(|_| text.len() > 2) else {
         return Ok(None);
     };
@@ -96,8 +97,9 @@ fn posix_class(text: &str) -> Result<Option<(Item, &str)>, String> {
         Some(name) => (true, name),
         None => (false, name),
     };
-    let ranges =
-        posix_ranges(name).ok_or_else(|| format!("invalid character class range: `[:{name}:]`"))?;
+    let ranges = posix_ranges(name).ok_or_else(|| {
+        GoSyntaxError::new(ErrorCode::InvalidCharRange, format!("[:{name}:]"))
+    })?;
     let item = if negated {
         Item::Negated(ranges)
     } else {
@@ -153,15 +155,15 @@ pub(super) fn perl_class(text: &str) -> Option<(Item, &str)> {
 }
 
 /// A Unicode property `\pL`, `\p{Greek}`, `\P{^Greek}`; `text` starts with its `\`.
-pub(super) fn property(text: &str) -> Result<(Item, &str), String> {
+pub(super) fn property(text: &str) -> Result<(Item, &str), GoSyntaxError> {
     let mut negated = text.starts_with(r"\P");
     let after = &text[2..];
     let (name, tail) = match after.chars().next() {
-        None => return Err(format!("invalid character class range: `{text}`")),
+        None => return Err(GoSyntaxError::new(ErrorCode::InvalidCharRange, text)),
         Some('{') => {
             let end = after
                 .find('}')
-                .ok_or_else(|| format!("invalid character class range: `{text}`"))?;
+                .ok_or_else(|| GoSyntaxError::new(ErrorCode::InvalidCharRange, text))?;
             (&after[1..end], &after[end + 1..])
         }
         Some(c) => after.split_at(c.len_utf8()),
@@ -179,7 +181,10 @@ pub(super) fn property(text: &str) -> Result<(Item, &str), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' '));
     if !plausible {
-        return Err(format!("invalid character class range: `\\p{{{name}}}`"));
+        return Err(GoSyntaxError::new(
+            ErrorCode::InvalidCharRange,
+            format!("\\p{{{name}}}"),
+        ));
     }
     Ok((
         Item::Property {
@@ -194,7 +199,7 @@ pub(super) fn property(text: &str) -> Result<(Item, &str), String> {
 fn range_text(lo: u32, hi: u32) -> String {
     let show =
         |code: u32| char::from_u32(code).map_or_else(|| format!("\\x{{{code:X}}}"), String::from);
-    format!("`{}-{}`", show(lo), show(hi))
+    format!("{}-{}", show(lo), show(hi))
 }
 
 /// Appends a class of `items`, in Rust syntax that cannot be read as nesting or set operations.

@@ -1,21 +1,24 @@
 //! Go's one-character escapes: `\n`, `\x41`, `\x{263a}`, `\101`, and escaped punctuation.
 
 use super::MAX_RUNE;
+use super::error::{ErrorCode, GoSyntaxError};
 
 /// A one-character escape (Go's `parseEscape`); `text` starts with its `\`.
-pub(super) fn single_escape(text: &str) -> Result<(u32, &str), String> {
+pub(super) fn single_escape(text: &str) -> Result<(u32, &str), GoSyntaxError> {
     let after = &text[1..];
     let mut chars = after.chars();
     let Some(c) = chars.next() else {
-        return Err("trailing backslash at end of expression".to_owned());
+        return Err(GoSyntaxError::bare(ErrorCode::TrailingBackslash));
     };
     let tail = chars.as_str();
-    let invalid = || format!("invalid escape sequence: `\\{c}`");
+    let invalid = || GoSyntaxError::new(ErrorCode::InvalidEscape, format!("\\{c}"));
     let code = match c {
         // `\1`..`\7` alone would be a backreference, which RE2 refuses.
         '1'..='7' if !tail.starts_with(is_octal) => return Err(invalid()),
         '0'..='7' => return Ok(octal(c, tail)),
-        'x' => return hex(tail).ok_or_else(|| r"invalid escape sequence: `\x`".to_owned()),
+        'x' => {
+            return hex(tail).ok_or_else(|| GoSyntaxError::new(ErrorCode::InvalidEscape, r"\x"));
+        }
         'a' => 0x07,
         'f' => 0x0C,
         'n' => 0x0A,
