@@ -34,9 +34,11 @@ pub(crate) fn to_rust(go: &str) -> Result<String, GoSyntaxError> {
     let mut out = String::with_capacity(go.len() * 2);
     let mut rest = go;
     // Go refuses a repeat right after another (`a**`) or with nothing to repeat (`(*`, `|*`).
-    let mut after_repeat = false;
+    // Where the repeat just before began, for Go's message (`a**` names `**`).
+    let mut after_repeat: Option<usize> = None;
     let mut has_operand = false;
     while let Some(c) = rest.chars().next() {
+        let start = go.len() - rest.len();
         let mut repeat = None;
         let mut operand = true;
         rest = match c {
@@ -83,13 +85,15 @@ pub(crate) fn to_rust(go: &str) -> Result<String, GoSyntaxError> {
         };
         match repeat {
             Some(op) => {
-                if after_repeat {
-                    return Err(GoSyntaxError::new(ErrorCode::InvalidNestedRepeat, op));
+                let written = &go[start..go.len() - rest.len()];
+                if let Some(previous) = after_repeat {
+                    let both = &go[previous..go.len() - rest.len()];
+                    return Err(GoSyntaxError::new(ErrorCode::InvalidNestedRepeat, both));
                 }
                 if !has_operand {
                     return Err(GoSyntaxError::new(
                         ErrorCode::MissingRepeatArgument,
-                        op,
+                        written,
                     ));
                 }
                 out.push_str(&op);
@@ -98,10 +102,10 @@ pub(crate) fn to_rust(go: &str) -> Result<String, GoSyntaxError> {
                     out.push('?');
                     rest = tail;
                 }
-                after_repeat = true;
+                after_repeat = Some(start);
             }
             None => {
-                after_repeat = false;
+                after_repeat = None;
                 has_operand = operand;
             }
         }
@@ -305,6 +309,41 @@ mod tests {
             r"^a{2}{3}$",
         ] {
             assert!(to_rust(go).is_err(), "{go}");
+        }
+    }
+    #[test]
+    fn refusals_are_worded_as_go_words_them() {
+        use super::ErrorCode;
+        for (go, code, said) in [
+            (
+                "^[z-a]$",
+                ErrorCode::InvalidCharRange,
+                "invalid character class range: `z-a`",
+            ),
+            (
+                "^a**$",
+                ErrorCode::InvalidNestedRepeat,
+                "invalid nested repetition operator: `**`",
+            ),
+            (
+                "^a{1001}$",
+                ErrorCode::InvalidRepeatSize,
+                "invalid repeat count: `{1001}`",
+            ),
+            (
+                r"^\C$",
+                ErrorCode::InvalidEscape,
+                r"invalid escape sequence: `\C`",
+            ),
+            ("^[a", ErrorCode::MissingBracket, "missing closing ]"),
+            (
+                "a\\",
+                ErrorCode::TrailingBackslash,
+                "trailing backslash at end of expression",
+            ),
+        ] {
+            let e = to_rust(go).unwrap_err();
+            assert_eq!((e.code, e.to_string().as_str()), (code, said), "{go}");
         }
     }
 }

@@ -97,9 +97,8 @@ fn posix_class(text: &str) -> Result<Option<(Item, &str)>, GoSyntaxError> {
         Some(name) => (true, name),
         None => (false, name),
     };
-    let ranges = posix_ranges(name).ok_or_else(|| {
-        GoSyntaxError::new(ErrorCode::InvalidCharRange, format!("[:{name}:]"))
-    })?;
+    let ranges = posix_ranges(name)
+        .ok_or_else(|| GoSyntaxError::new(ErrorCode::InvalidCharRange, format!("[:{name}:]")))?;
     let item = if negated {
         Item::Negated(ranges)
     } else {
