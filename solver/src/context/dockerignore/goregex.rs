@@ -326,6 +326,16 @@ mod tests {
                 "invalid nested repetition operator: `**`",
             ),
             (
+                "^a*{2}$",
+                ErrorCode::InvalidNestedRepeat,
+                "invalid nested repetition operator: `*{2}`",
+            ),
+            (
+                "^(*a)$",
+                ErrorCode::MissingRepeatArgument,
+                "missing argument to repetition operator: `*`",
+            ),
+            (
                 "^a{1001}$",
                 ErrorCode::InvalidRepeatSize,
                 "invalid repeat count: `{1001}`",
