@@ -1,6 +1,7 @@
 //! The one error type of layer writing and extraction; every variant names the file or the
 //! tar entry at fault.
 
+use super::TarFault;
 use std::io;
 use std::path::PathBuf;
 
@@ -49,8 +50,8 @@ pub enum LayerError {
         offset: u64,
         /// The entry's name, when it was read before the fault.
         entry: String,
-        /// What is wrong.
-        reason: String,
+        /// What is wrong (boxed: every layer error stays small).
+        reason: Box<TarFault>,
     },
     /// An entry's path is absolute, climbs out with `..`, or is otherwise unusable.
     #[error("tar entry {entry:?}: {reason}")]
@@ -123,7 +124,7 @@ pub enum LayerError {
     },
 }
 
-fn corrupt_message(entry: &str, offset: u64, reason: &str) -> String {
+fn corrupt_message(entry: &str, offset: u64, reason: &TarFault) -> String {
     if entry.is_empty() {
         format!("tar header at byte {offset}: {reason}")
     } else {

@@ -35,6 +35,8 @@ pub(crate) mod testutil;
 
 pub use decompress::{decompress_reader, is_archive, layer_media_type};
 pub use error::LayerError;
+pub use read::NumberError;
+pub use read::fault::{PaxSyntax, SparseFault, TarFault};
 pub use recompress::recompress;
 pub use write::write_layer;
 

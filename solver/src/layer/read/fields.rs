@@ -121,7 +121,7 @@ pub(super) fn string(field: &[u8]) -> &[u8] {
 
 /// Why a numeric field could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum NumberError {
+pub enum NumberError {
     /// Something other than octal digits between the padding.
     NotOctal,
     /// A base-256 number beyond 64 bits.

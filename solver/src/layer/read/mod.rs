@@ -16,7 +16,9 @@
 //! It reads; where entries land is [`super::apply`]'s business. Special headers (`x`, `g`,
 //! `L`, `K`) are bounded at 1 MiB, as in Go, so a hostile size cannot exhaust memory.
 
+pub(crate) mod fault;
 mod fields;
+pub use fields::NumberError;
 mod pax;
 mod sparse;
 
@@ -26,6 +28,7 @@ use rustix::fs::Timespec;
 
 use super::LayerError;
 use super::meta::timespec;
+use fault::{SparseFault, TarFault};
 use fields::{BLOCK, Block};
 use pax::Pax;
 pub(crate) use sparse::Segment;
@@ -139,11 +142,11 @@ impl<R: Read> TarReader<R> {
                     self.done = true;
                     return Ok(None);
                 }
-                return Err(corrupt(at, "", "a zero block in the middle of the archive"));
+                return Err(corrupt(at, "", TarFault::ZeroBlock));
             }
             if !header.checksum_ok() {
                 let name = String::from_utf8_lossy(&header.name()).into_owned();
-                return Err(corrupt(at, &name, "header checksum does not match"));
+                return Err(corrupt(at, &name, TarFault::Checksum));
             }
             let flag = header.typeflag();
             let name = || String::from_utf8_lossy(&header.name()).into_owned();
@@ -151,7 +154,7 @@ impl<R: Read> TarReader<R> {
             match flag {
                 b'x' | b'X' => {
                     let body = self.special(size, at, &name())?;
-                    pax.apply(&body).map_err(|e| corrupt(at, &name(), &e))?;
+                    pax.apply(&body).map_err(|e| corrupt(at, &name(), e))?;
                 }
                 b'g' => {
                     self.special(size, at, &name())?;
@@ -177,17 +180,17 @@ impl<R: Read> TarReader<R> {
             return Err(corrupt(
                 header_at,
                 &shown,
-                &format!("more than {MAX_ENTRIES} entries in one archive"),
+                TarFault::TooManyEntries { limit: MAX_ENTRIES },
             ));
         }
         if name.len() > MAX_NAME {
             return Err(corrupt(
                 header_at,
                 &shown[..shown.len().min(200)],
-                &format!(
-                    "a name of {} bytes, longer than a path may be ({MAX_NAME})",
-                    name.len()
-                ),
+                TarFault::NameTooLong {
+                    len: name.len(),
+                    limit: MAX_NAME,
+                },
             ));
         }
         let kind = match flag {
@@ -208,14 +211,14 @@ impl<R: Read> TarReader<R> {
                 });
             }
         };
-        let number = |range, what: &str| {
+        let number = |range, field: &'static str| {
             fields::number(header.field(range))
-                .map_err(|e| corrupt(header_at, &shown, &format!("{what}: {e}")))
+                .map_err(|error| corrupt(header_at, &shown, TarFault::Number { field, error }))
         };
-        let unsigned = |range, what: &str| {
-            let value = number(range, what)?;
+        let unsigned = |range, field: &'static str| {
+            let value = number(range, field)?;
             u64::try_from(value)
-                .map_err(|_| corrupt(header_at, &shown, &format!("{what} is negative")))
+                .map_err(|_| corrupt(header_at, &shown, TarFault::Negative { field }))
         };
         let mode = (unsigned(fields::MODE, "mode")? & 0o7777) as u32;
         let uid = match pax.uid {
@@ -231,11 +234,10 @@ impl<R: Read> TarReader<R> {
             None => timespec(number(fields::MTIME, "mtime")?, 0),
         };
         let device = if matches!(kind, Kind::CharDevice | Kind::BlockDevice) {
-            let part = |value: Option<u32>, range, what: &str| match value {
+            let part = |value: Option<u32>, range, what: &'static str| match value {
                 Some(v) => Ok(v),
-                None => u32::try_from(unsigned(range, what)?).map_err(|_| {
-                    corrupt(header_at, &shown, &format!("{what} does not fit 32 bits"))
-                }),
+                None => u32::try_from(unsigned(range, what)?)
+                    .map_err(|_| corrupt(header_at, &shown, TarFault::Over32Bits { field: what })),
             };
             (
                 part(pax.devmajor, fields::DEVMAJOR, "device major")?,
@@ -266,11 +268,11 @@ impl<R: Read> TarReader<R> {
             let real = pax
                 .sparse
                 .real_size
-                .ok_or_else(|| corrupt(header_at, &shown, "PAX sparse file without a real size"))?;
+                .ok_or_else(|| corrupt(header_at, &shown, SparseFault::NoRealSize))?;
             let segments = if pax.sparse.major == Some(1) {
                 self.map_10(header_at, &shown)?
             } else {
-                sparse::pax_map(&pax.sparse).map_err(|e| corrupt(header_at, &shown, &e))?
+                sparse::pax_map(&pax.sparse).map_err(|e| corrupt(header_at, &shown, e))?
             };
             (real, Some(segments))
         } else {
@@ -280,14 +282,15 @@ impl<R: Read> TarReader<R> {
             return Err(corrupt(
                 header_at,
                 &shown,
-                &format!(
-                    "a file of {size} bytes, larger than a filesystem holds ({MAX_FILE_SIZE})"
-                ),
+                TarFault::FileTooLarge {
+                    size,
+                    limit: MAX_FILE_SIZE,
+                },
             ));
         }
         if let Some(segments) = &sparse {
             sparse::validate(segments, size, self.data_left)
-                .map_err(|e| corrupt(header_at, &shown, &e))?;
+                .map_err(|e| corrupt(header_at, &shown, e))?;
         }
 
         Ok(Some(Entry {
@@ -343,8 +346,16 @@ impl<R: Read> TarReader<R> {
     fn size_field(&self, header: &Block<'_>, at: u64) -> Result<u64, LayerError> {
         let name = || String::from_utf8_lossy(&header.name()).into_owned();
         match fields::number(header.field(fields::SIZE)) {
-            Ok(v) => u64::try_from(v).map_err(|_| corrupt(at, &name(), "size is negative")),
-            Err(e) => Err(corrupt(at, &name(), &format!("size: {e}"))),
+            Ok(v) => u64::try_from(v)
+                .map_err(|_| corrupt(at, &name(), TarFault::Negative { field: "size" })),
+            Err(error) => Err(corrupt(
+                at,
+                &name(),
+                TarFault::Number {
+                    field: "size",
+                    error,
+                },
+            )),
         }
     }
 
@@ -354,7 +365,10 @@ impl<R: Read> TarReader<R> {
             return Err(corrupt(
                 at,
                 name,
-                &format!("extended header of {size} bytes (at most {MAX_SPECIAL})"),
+                TarFault::SpecialTooLarge {
+                    size,
+                    limit: MAX_SPECIAL,
+                },
             ));
         }
         let mut body = vec![0u8; size as usize];
@@ -373,15 +387,15 @@ impl<R: Read> TarReader<R> {
     ) -> Result<Vec<Segment>, LayerError> {
         let mut segments = Vec::new();
         sparse::gnu_entries(&header[fields::GNU_SPARSE], &mut segments)
-            .map_err(|e| corrupt(at, name, &e))?;
+            .map_err(|e| corrupt(at, name, e))?;
         let mut extended = header[fields::GNU_IS_EXTENDED] != 0;
         let mut block = [0u8; BLOCK];
         while extended {
             if segments.len() > 1 << 20 {
-                return Err(corrupt(at, name, "GNU sparse map too long"));
+                return Err(corrupt(at, name, SparseFault::GnuTooLong));
             }
             self.read_exact(&mut block)?;
-            sparse::gnu_entries(&block[..504], &mut segments).map_err(|e| corrupt(at, name, &e))?;
+            sparse::gnu_entries(&block[..504], &mut segments).map_err(|e| corrupt(at, name, e))?;
             extended = block[504] != 0;
         }
         Ok(segments)
@@ -393,11 +407,11 @@ impl<R: Read> TarReader<R> {
         let mut block = [0u8; BLOCK];
         loop {
             if self.data_left < BLOCK as u64 {
-                return Err(corrupt(at, name, "GNU sparse 1.0 map runs past the data"));
+                return Err(corrupt(at, name, SparseFault::Map10PastData));
             }
             self.read_exact(&mut block)?;
             self.data_left -= BLOCK as u64;
-            if let Some(segments) = map.feed(&block).map_err(|e| corrupt(at, name, &e))? {
+            if let Some(segments) = map.feed(&block).map_err(|e| corrupt(at, name, e))? {
                 return Ok(segments);
             }
         }
@@ -411,7 +425,7 @@ impl<R: Read> TarReader<R> {
             match self.input.read(&mut block[filled..]) {
                 Ok(0) if filled == 0 && eof_ok => return Ok(false),
                 Ok(0) => {
-                    return Err(corrupt(self.offset, "", "the archive ends inside a header"));
+                    return Err(corrupt(self.offset, "", TarFault::EndsInHeader));
                 }
                 Ok(n) => {
                     filled += n;
@@ -427,7 +441,7 @@ impl<R: Read> TarReader<R> {
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), LayerError> {
         self.input.read_exact(buf).map_err(|source| {
             if source.kind() == io::ErrorKind::UnexpectedEof {
-                corrupt(self.offset, &self.current, "the archive ends too early")
+                corrupt(self.offset, &self.current, TarFault::EndsEarly)
             } else {
                 LayerError::Input { source }
             }
@@ -447,11 +461,11 @@ impl<R: Read> TarReader<R> {
     }
 }
 
-fn corrupt(offset: u64, entry: &str, reason: &str) -> LayerError {
+fn corrupt(offset: u64, entry: &str, reason: impl Into<TarFault>) -> LayerError {
     LayerError::Corrupt {
         offset,
         entry: entry.to_owned(),
-        reason: reason.to_owned(),
+        reason: Box::new(reason.into()),
     }
 }
 

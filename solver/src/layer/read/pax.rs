@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use rustix::fs::Timespec;
 
+use super::fault::{PaxSyntax, TarFault};
 use crate::layer::meta::timespec;
 
 const SCHILY_XATTR: &str = "SCHILY.xattr.";
@@ -59,15 +60,19 @@ impl SparseRecords {
 
 impl Pax {
     /// Applies the records of one `x` header; a later record of the same key wins.
-    pub(super) fn apply(&mut self, data: &[u8]) -> Result<(), String> {
-        for (key, value) in records(data)? {
+    pub(super) fn apply(&mut self, data: &[u8]) -> Result<(), TarFault> {
+        for (key, value) in records(data).map_err(TarFault::PaxSyntax)? {
             self.apply_record(&key, value)?;
         }
         Ok(())
     }
 
-    fn apply_record(&mut self, key: &str, value: Vec<u8>) -> Result<(), String> {
-        let bad = |what: &str| format!("PAX record {key}={:?}: {what}", lossy(&value));
+    fn apply_record(&mut self, key: &str, value: Vec<u8>) -> Result<(), TarFault> {
+        let bad = |problem: &'static str| TarFault::PaxValue {
+            key: key.to_owned(),
+            value: lossy(&value),
+            problem,
+        };
         let number = || decimal(&value).ok_or_else(|| bad("not a decimal number"));
         match key {
             "path" => self.path = Some(value),
@@ -88,9 +93,10 @@ impl Pax {
             "GNU.sparse.name" => self.sparse.name = Some(value),
             "GNU.sparse.realsize" | "GNU.sparse.size" => self.sparse.real_size = Some(number()?),
             "GNU.sparse.map" => {
-                self.sparse.map = Some(
-                    String::from_utf8(value).map_err(|_| format!("PAX record {key}: not text"))?,
-                )
+                self.sparse.map =
+                    Some(String::from_utf8(value).map_err(|_| TarFault::PaxNotText {
+                        key: key.to_owned(),
+                    })?)
             }
             "GNU.sparse.offset" => self.sparse.offsets.push(number()?),
             "GNU.sparse.numbytes" => self.sparse.lengths.push(number()?),
@@ -111,7 +117,7 @@ impl Pax {
 }
 
 /// Splits a PAX body into its records. NUL padding after the last record is tolerated.
-fn records(mut data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+fn records(mut data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, PaxSyntax> {
     let mut out = Vec::new();
     while let Some(&first) = data.first() {
         if first == 0 {
@@ -120,24 +126,22 @@ fn records(mut data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         let space = data
             .iter()
             .position(|&b| b == b' ')
-            .ok_or("PAX record without a length")?;
+            .ok_or(PaxSyntax::NoLength)?;
         let len: usize = std::str::from_utf8(&data[..space])
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("PAX record length {:?}", lossy(&data[..space])))?;
+            .ok_or_else(|| PaxSyntax::BadLength(lossy(&data[..space])))?;
         if len <= space + 1 || len > data.len() {
-            return Err(format!("PAX record length {len} does not fit its header"));
+            return Err(PaxSyntax::LengthMisfit(len));
         }
         let record = &data[space + 1..len];
-        let record = record
-            .strip_suffix(b"\n")
-            .ok_or("PAX record not ended by a newline")?;
+        let record = record.strip_suffix(b"\n").ok_or(PaxSyntax::NoNewline)?;
         let eq = record
             .iter()
             .position(|&b| b == b'=')
-            .ok_or("PAX record without `=`")?;
+            .ok_or(PaxSyntax::NoEquals)?;
         let key = std::str::from_utf8(&record[..eq])
-            .map_err(|_| format!("PAX keyword {:?} is not UTF-8", lossy(&record[..eq])))?;
+            .map_err(|_| PaxSyntax::KeyNotUtf8(lossy(&record[..eq])))?;
         out.push((key.to_owned(), record[eq + 1..].to_vec()));
         data = &data[len..];
     }

@@ -6,6 +6,7 @@
 //! lines at the start of the data, padded to a block; libarchive writes this one for any file
 //! with holes).
 
+use super::fault::SparseFault;
 use super::fields::{BLOCK, number};
 use super::pax::SparseRecords;
 
@@ -18,7 +19,7 @@ pub(crate) struct Segment {
 
 /// Entries of GNU's old sparse map (24 bytes each: 12-byte offset, 12-byte length) until the
 /// first whose offset begins with NUL, as GNU and BSD tar stop.
-pub(super) fn gnu_entries(area: &[u8], out: &mut Vec<Segment>) -> Result<(), String> {
+pub(super) fn gnu_entries(area: &[u8], out: &mut Vec<Segment>) -> Result<(), SparseFault> {
     for entry in area.chunks_exact(24) {
         if entry[0] == 0 {
             break;
@@ -27,7 +28,7 @@ pub(super) fn gnu_entries(area: &[u8], out: &mut Vec<Segment>) -> Result<(), Str
             number(&entry[range])
                 .ok()
                 .and_then(|v| u64::try_from(v).ok())
-                .ok_or("bad GNU sparse map entry")
+                .ok_or(SparseFault::GnuEntry)
         };
         out.push(Segment {
             offset: field(0..12)?,
@@ -38,16 +39,16 @@ pub(super) fn gnu_entries(area: &[u8], out: &mut Vec<Segment>) -> Result<(), Str
 }
 
 /// The map of PAX formats 0.0 and 0.1 (1.0 keeps it in the data: see [`Map10`]).
-pub(super) fn pax_map(records: &SparseRecords) -> Result<Vec<Segment>, String> {
+pub(super) fn pax_map(records: &SparseRecords) -> Result<Vec<Segment>, SparseFault> {
     if let Some(map) = &records.map {
         let numbers: Vec<u64> = map
             .split(',')
             .filter(|s| !s.is_empty())
             .map(|s| s.trim().parse::<u64>())
             .collect::<Result<_, _>>()
-            .map_err(|_| format!("GNU.sparse.map {map:?} is not a list of numbers"))?;
+            .map_err(|_| SparseFault::MapNotNumbers(map.clone()))?;
         if numbers.len() % 2 != 0 {
-            return Err(format!("GNU.sparse.map {map:?} has an odd count"));
+            return Err(SparseFault::MapOddCount(map.clone()));
         }
         return Ok(numbers
             .chunks_exact(2)
@@ -58,7 +59,7 @@ pub(super) fn pax_map(records: &SparseRecords) -> Result<Vec<Segment>, String> {
             .collect());
     }
     if records.offsets.len() != records.lengths.len() {
-        return Err("GNU.sparse.offset and GNU.sparse.numbytes records do not pair up".into());
+        return Err(SparseFault::Unpaired);
     }
     Ok(records
         .offsets
@@ -86,7 +87,10 @@ const MAX_SEGMENTS: u64 = 1 << 20;
 
 impl Map10 {
     /// Takes one more block; returns the map once it is complete.
-    pub(super) fn feed(&mut self, block: &[u8; BLOCK]) -> Result<Option<Vec<Segment>>, String> {
+    pub(super) fn feed(
+        &mut self,
+        block: &[u8; BLOCK],
+    ) -> Result<Option<Vec<Segment>>, SparseFault> {
         self.consumed += BLOCK as u64;
         let mut rest = &block[..];
         while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
@@ -97,14 +101,11 @@ impl Map10 {
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| {
-                    format!(
-                        "GNU sparse 1.0 map line {:?} is not a number",
-                        String::from_utf8_lossy(&line)
-                    )
+                    SparseFault::Map10Line(String::from_utf8_lossy(&line).into_owned())
                 })?;
             match self.want {
                 None if value > MAX_SEGMENTS => {
-                    return Err(format!("GNU sparse 1.0 map declares {value} segments"));
+                    return Err(SparseFault::Map10Count(value));
                 }
                 None => self.want = Some(value * 2),
                 Some(_) => self.numbers.push(value),
@@ -122,7 +123,7 @@ impl Map10 {
             }
         }
         if self.partial.len() + rest.len() > 64 {
-            return Err("GNU sparse 1.0 map has a line too long for a number".into());
+            return Err(SparseFault::Map10LongLine);
         }
         self.partial.extend_from_slice(rest);
         Ok(None)
@@ -131,27 +132,33 @@ impl Map10 {
 
 /// Checks a map against the file's real size and the bytes stored for it: segments in order,
 /// not overlapping, inside the file, and exactly covering the stored data.
-pub(super) fn validate(segments: &[Segment], real_size: u64, stored: u64) -> Result<(), String> {
+pub(super) fn validate(
+    segments: &[Segment],
+    real_size: u64,
+    stored: u64,
+) -> Result<(), SparseFault> {
     let mut end = 0u64;
     let mut total = 0u64;
     for s in segments {
         let stop = s
             .offset
             .checked_add(s.length)
-            .ok_or("sparse segment beyond 64 bits")?;
+            .ok_or(SparseFault::SegmentOverflow)?;
         if s.offset < end || stop > real_size {
-            return Err(format!(
-                "sparse segment {}+{} overlaps another or ends past the file's size {real_size}",
-                s.offset, s.length
-            ));
+            return Err(SparseFault::SegmentMisplaced {
+                offset: s.offset,
+                length: s.length,
+                size: real_size,
+            });
         }
         end = stop;
         total += s.length;
     }
     if total != stored {
-        return Err(format!(
-            "sparse map covers {total} bytes but {stored} are stored"
-        ));
+        return Err(SparseFault::Coverage {
+            covered: total,
+            stored,
+        });
     }
     Ok(())
 }
