@@ -10,6 +10,8 @@ pub(crate) mod seccomp_policy;
 
 use std::path::PathBuf;
 
+use sandbox::SeccompError;
+
 /// Removes what runs of dead kiln processes left outside any store: step cgroups (their
 /// processes killed), runc bundles and sandbox temp dirs in the default places. Returns how
 /// many went.
@@ -114,6 +116,9 @@ pub enum ExecError {
     /// Setting up the container failed.
     #[error("setting up the container: {0}")]
     Setup(String),
+    /// The seccomp filters could not be compiled.
+    #[error("setting up the container: {0}")]
+    Seccomp(#[from] SeccompError),
     /// The command could not be started (not found, not executable…).
     #[error("starting {command}: {message}")]
     Start {

@@ -180,7 +180,7 @@ pub fn rewrite_image(
     let content = store.content();
     let mut m: Value =
         serde_json::from_slice(&content.read_blob(manifest)?).map_err(|e| bad(e.to_string()))?;
-    let config_digest = digest_at(&m["config"]).map_err(&bad)?;
+    let config_digest = digest_at(&m["config"]).map_err(|e| bad(format!("descriptor {e}")))?;
     let config: Value = serde_json::from_slice(&content.read_blob(&config_digest)?)
         .map_err(|e| bad(format!("config {config_digest}: {e}")))?;
     let diff_ids: Vec<Digest> = config["rootfs"]["diff_ids"]
@@ -195,7 +195,7 @@ pub fn rewrite_image(
     let layers = m["layers"].as_array().cloned().unwrap_or_default();
     let mut out_layers = Vec::with_capacity(layers.len());
     for (i, layer) in layers.into_iter().enumerate() {
-        let digest = digest_at(&layer).map_err(&bad)?;
+        let digest = digest_at(&layer).map_err(|e| bad(format!("descriptor {e}")))?;
         let media_type = layer["mediaType"].as_str().unwrap_or_default().to_owned();
         let Some(current) = compression_of(&media_type) else {
             out_layers.push(layer);
@@ -241,9 +241,12 @@ pub fn rewrite_image(
     Ok(content.put_bytes(&bytes)?.digest)
 }
 
-fn digest_at(descriptor: &Value) -> Result<Digest, String> {
+fn digest_at(descriptor: &Value) -> Result<Digest, crate::image::manifest::BadDigest> {
     let d = descriptor["digest"].as_str().unwrap_or_default();
-    Digest::try_from(d).map_err(|e| format!("descriptor digest {d:?}: {e}"))
+    Digest::try_from(d).map_err(|e| crate::image::manifest::BadDigest {
+        written: d.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// The blob of layer `digest` compressed as `target`: remembered from an earlier export, or

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::inventory::{Inventory, Item};
 use super::plan::Plan;
-use super::{GcError, Report};
+use super::{GcError, RemovalError, Report, removal_io};
 use crate::snapshot::{SnapshotId, Snapshots};
 use crate::store::Store;
 
@@ -37,17 +37,17 @@ pub(super) fn apply(store: &Store, inv: &Inventory, plan: &Plan) -> Result<Repor
             Item::RootfsSnapshot(d) => snapshots
                 .remove(&SnapshotId::Rootfs(d.clone()))
                 .map(|()| true)
-                .map_err(|e| e.to_string()),
+                .map_err(RemovalError::from),
             Item::LayerSnapshot(d) => snapshots
                 .remove(&SnapshotId::Layer(d.clone()))
                 .map(|()| true)
-                .map_err(|e| e.to_string()),
-            Item::Blob(d) => store.content().remove(d).map_err(|e| e.to_string()),
+                .map_err(RemovalError::from),
+            Item::Blob(d) => store.content().remove(d).map_err(RemovalError::from),
             Item::CacheMount(_) => remove_cache_mount(&info.path),
             Item::Temp(path) | Item::Download(path) => {
                 crate::fsutil::leftovers::remove_leftover(path)
                     .map(|()| true)
-                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .map_err(removal_io(path))
             }
             Item::MetaDb | Item::Layout(_) | Item::Foreign(_) => Ok(false),
         };
@@ -74,21 +74,22 @@ pub(super) fn apply(store: &Store, inv: &Inventory, plan: &Plan) -> Result<Repor
 
 /// Removes a cache mount unless a step (of a kiln that does not take the store lock) holds
 /// its lock; renamed away first so no step ever sees it half-deleted.
-fn remove_cache_mount(dir: &Path) -> Result<bool, String> {
-    let fail = |e: io::Error| format!("{}: {e}", dir.display());
+fn remove_cache_mount(dir: &Path) -> Result<bool, RemovalError> {
     let lock = dir.join("lock");
     let held = match std::fs::OpenOptions::new().write(true).open(&lock) {
         Ok(file) => Some(file),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("{}: {e}", lock.display())),
+        Err(e) => return Err(removal_io(&lock)(e)),
     };
     if let Some(file) = &held {
         match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => {
-                return Err(format!("{}: in use by a running step, kept", dir.display()));
+                return Err(RemovalError::InUse {
+                    dir: dir.to_path_buf(),
+                });
             }
-            Err(e) => return Err(format!("{}: {e}", lock.display())),
+            Err(e) => return Err(removal_io(&lock)(e.into())),
         }
     }
     let Some(parent) = dir.parent() else {
@@ -101,9 +102,9 @@ fn remove_cache_mount(dir: &Path) -> Result<bool, String> {
     match std::fs::rename(dir, &doomed) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(fail(e)),
+        Err(e) => return Err(removal_io(dir)(e)),
     }
     drop(held);
-    std::fs::remove_dir_all(&doomed).map_err(|e| format!("{}: {e}", doomed.display()))?;
+    std::fs::remove_dir_all(&doomed).map_err(removal_io(&doomed))?;
     Ok(true)
 }

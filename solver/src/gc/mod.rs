@@ -158,7 +158,7 @@ impl Default for PruneOptions {
 }
 
 /// What a prune removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Report {
     /// Cache-index entries dropped.
     pub cache_entries: usize,
@@ -176,13 +176,45 @@ pub struct Report {
     /// Cache entries left.
     pub kept_cache: usize,
     /// Removals that failed, each naming its path; the rest went ahead.
-    pub errors: Vec<String>,
+    pub errors: Vec<RemovalError>,
     /// Notes from planning (an image with a missing config, an unreadable cache record).
     pub warnings: Vec<String>,
 }
 
 /// Prunes `store`: takes the store lock exclusively (calling `on_wait` once if running
 /// builds make it wait), walks the store, plans and removes.
+/// One removal a prune could not make (the others went ahead).
+#[derive(Debug, thiserror::Error)]
+pub enum RemovalError {
+    /// A snapshot could not be removed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// A blob could not be removed.
+    #[error(transparent)]
+    Blob(#[from] crate::store::ContentError),
+    /// A step holds the cache mount's lock.
+    #[error("{}: in use by a running step, kept", dir.display())]
+    InUse {
+        /// The cache mount.
+        dir: PathBuf,
+    },
+    /// A file or directory could not be locked, renamed or removed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The error of an I/O operation on `path`.
+pub(crate) fn removal_io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> RemovalError {
+    let path = path.to_path_buf();
+    move |source| RemovalError::Io { path, source }
+}
+
 pub fn prune(store: &Store, opts: &PruneOptions, on_wait: impl FnMut()) -> Result<Report, GcError> {
     let _lock = StoreLock::exclusive(store.root(), on_wait)?;
     let inv = Inventory::scan(store.root())?;

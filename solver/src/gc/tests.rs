@@ -251,7 +251,11 @@ fn temps_and_cache_mounts() {
     };
     let report = prune(&f.store, &opts, || {}).unwrap();
     assert_eq!(report.cache_mounts, 0);
-    assert!(report.errors[0].contains("in use"), "{:?}", report.errors);
+    assert!(
+        report.errors[0].to_string().contains("in use"),
+        "{:?}",
+        report.errors
+    );
     drop(held);
     let report = run(&f, &opts);
     assert_eq!(report.cache_mounts, 1);

@@ -55,7 +55,7 @@ pub enum ResolveError {
         /// The platform asked for.
         wanted: String,
         /// The platforms the index lists.
-        available: String,
+        available: crate::image::manifest::PlatformList,
     },
     /// The manifest an index lists for a platform is, by its config, for another one.
     #[error(

@@ -92,7 +92,9 @@ pub fn lookup(store: &Store, reference: &str, platform: &Platform) -> Result<Loo
                     wanted: platform.to_string(),
                     available,
                 })?;
-            let digest = entry.parsed_digest().map_err(store_err)?;
+            let digest = entry
+                .parsed_digest()
+                .map_err(|e| store_err(e.to_string()))?;
             if entry.is_index() {
                 return Err(store_err(format!("nested index {digest} is not supported")));
             }

@@ -99,10 +99,11 @@ pub struct DescriptorPlatform {
 
 impl Descriptor {
     /// The digest, parsed.
-    pub fn parsed_digest(&self) -> Result<Digest, String> {
-        self.digest
-            .parse::<Digest>()
-            .map_err(|e| format!("digest {:?}: {e}", self.digest))
+    pub fn parsed_digest(&self) -> Result<Digest, BadDigest> {
+        self.digest.parse::<Digest>().map_err(|e| BadDigest {
+            written: self.digest.clone(),
+            reason: e.to_string(),
+        })
     }
 
     /// The platform of an index entry, normalized.
@@ -133,7 +134,7 @@ pub struct Manifest {
 
 impl Manifest {
     /// Every blob the manifest references, config first, parsed.
-    pub fn blobs(&self) -> Result<Vec<Digest>, String> {
+    pub fn blobs(&self) -> Result<Vec<Digest>, BadDigest> {
         std::iter::once(&self.config)
             .chain(&self.layers)
             .map(Descriptor::parsed_digest)
@@ -169,24 +170,50 @@ pub struct Index {
 
 impl Index {
     /// The entry for `want` (see [`kiln_llb::platform::pick`]), or the platforms it lists.
-    pub fn select(&self, want: &Platform) -> Result<&Descriptor, String> {
+    pub fn select(&self, want: &Platform) -> Result<&Descriptor, PlatformList> {
         let platforms: Vec<Option<Platform>> =
             self.manifests.iter().map(Descriptor::platform).collect();
         kiln_llb::platform::pick(platforms.iter().map(Option::as_ref), want)
             .map(|i| &self.manifests[i])
             .ok_or_else(|| {
-                let listed: Vec<String> = platforms
-                    .iter()
-                    .flatten()
-                    .filter(|p| p.os != "unknown")
-                    .map(Platform::to_string)
-                    .collect();
-                if listed.is_empty() {
-                    "none".to_owned()
-                } else {
-                    listed.join(", ")
-                }
+                PlatformList(
+                    platforms
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p.os != "unknown")
+                        .collect(),
+                )
             })
+    }
+}
+
+/// A descriptor's digest that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("digest {written:?}: {reason}")]
+pub struct BadDigest {
+    /// The digest as written.
+    pub written: String,
+    /// Why it is not one.
+    pub reason: String,
+}
+
+/// The platforms an index has images for (attestations left out), when none is the one asked
+/// for; shown as a list, or `none`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformList(pub Vec<Platform>);
+
+impl std::fmt::Display for PlatformList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
     }
 }
 
@@ -322,7 +349,7 @@ mod tests {
         let err = i
             .select(&Platform::parse("linux/amd64").unwrap())
             .unwrap_err();
-        assert_eq!(err, "linux/arm64");
+        assert_eq!(err.to_string(), "linux/arm64");
 
         let docker = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:cc","size":3},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"sha256:dd","size":4,"urls":null}]}"#;
         let Document::Manifest(m) = parse(docker.as_bytes(), &digest()).unwrap() else {

@@ -108,7 +108,7 @@ impl OutputSpec {
             }));
         }
         let mut fields = BTreeMap::new();
-        for part in csv_fields(spec).map_err(err)? {
+        for part in csv_fields(spec)? {
             let Some((k, v)) = part.split_once('=') else {
                 return Err(err(format!("{part:?} is not key=value")));
             };
@@ -118,7 +118,7 @@ impl OutputSpec {
         let mut form = ImageForm::default();
         let image_kind = ["image", "registry", "oci", "docker"].contains(&kind.as_str());
         if image_kind {
-            form = take_form(&mut fields).map_err(err)?;
+            form = take_form(spec, &mut fields)?;
         }
         let take_bool =
             |fields: &mut BTreeMap<String, String>, key: &str, default: bool| match fields
@@ -260,19 +260,26 @@ impl OutputSpec {
 }
 
 /// The image-form keys of an image, registry, oci or docker output.
-fn take_form(fields: &mut BTreeMap<String, String>) -> Result<ImageForm, String> {
+fn take_form(
+    spec: &str,
+    fields: &mut BTreeMap<String, String>,
+) -> Result<ImageForm, OutputSpecError> {
+    let err = |reason: String| OutputSpecError {
+        spec: spec.to_owned(),
+        reason,
+    };
     let mut form = ImageForm::default();
     let level = match fields.remove("compression-level") {
         None => None,
         Some(v) => Some(
             v.parse::<i32>()
-                .map_err(|_| format!("compression-level={v} is not a number"))?,
+                .map_err(|_| err(format!("compression-level={v} is not a number")))?,
         ),
     };
     match fields.remove("compression").as_deref() {
         None => {
             if level.is_some() {
-                return Err("compression-level needs compression=gzip|zstd".into());
+                return Err(err("compression-level needs compression=gzip|zstd".into()));
             }
         }
         Some(name) => {
@@ -281,16 +288,16 @@ fn take_form(fields: &mut BTreeMap<String, String>) -> Result<ImageForm, String>
                 "zstd" => Compression::Zstd,
                 "uncompressed" => Compression::None,
                 "estargz" => {
-                    return Err(
+                    return Err(err(
                         "compression=estargz (lazy pulling) is not supported by kiln: \
                                 use gzip or zstd"
                             .into(),
-                    );
+                    ));
                 }
                 other => {
-                    return Err(format!(
+                    return Err(err(format!(
                         "compression={other}: expected gzip, zstd or uncompressed"
-                    ));
+                    )));
                 }
             };
             let range = match kind {
@@ -301,11 +308,11 @@ fn take_form(fields: &mut BTreeMap<String, String>) -> Result<ImageForm, String>
             if let Some(l) = level
                 && !range.contains(&l)
             {
-                return Err(format!(
+                return Err(err(format!(
                     "compression-level={l} is outside {}..={} for compression={name}",
                     range.start(),
                     range.end()
-                ));
+                )));
             }
             form.compression = Some(LayerCompression { kind, level });
         }
@@ -315,14 +322,16 @@ fn take_form(fields: &mut BTreeMap<String, String>) -> Result<ImageForm, String>
             None => Ok(None),
             Some("true") | Some("") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            Some(v) => Err(format!("{key}={v} is not true or false")),
+            Some(v) => Err(err(format!("{key}={v} is not true or false"))),
         };
     form.force_compression = flag(fields, "force-compression")?.unwrap_or(false);
     // kiln always clamps the mtimes of the files it writes to SOURCE_DATE_EPOCH.
     if flag(fields, "rewrite-timestamp")? == Some(false) {
-        return Err("rewrite-timestamp=false: kiln always clamps file times to \
+        return Err(err(
+            "rewrite-timestamp=false: kiln always clamps file times to \
                     SOURCE_DATE_EPOCH in the layers it writes"
-            .into());
+                .into(),
+        ));
     }
     form.oci_mediatypes = flag(fields, "oci-mediatypes")?;
     let keys: Vec<String> = fields
@@ -333,7 +342,7 @@ fn take_form(fields: &mut BTreeMap<String, String>) -> Result<ImageForm, String>
     for key in keys {
         let value = fields.remove(&key).unwrap_or_default();
         let Some((kind, name)) = key.split_once('.') else {
-            return Err(format!("{key}: expected annotation[-TYPE].KEY=VALUE"));
+            return Err(err(format!("{key}: expected annotation[-TYPE].KEY=VALUE")));
         };
         let kind = match kind {
             "annotation" => "manifest",
@@ -341,14 +350,14 @@ fn take_form(fields: &mut BTreeMap<String, String>) -> Result<ImageForm, String>
         };
         form.annotations
             .add(kind, name, &value)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| err(e.to_string()))?;
     }
     Ok(form)
 }
 
 /// Splits on commas outside double quotes, as Go's encoding/csv does for buildx; quotes are
 /// dropped.
-fn csv_fields(spec: &str) -> Result<Vec<String>, String> {
+fn csv_fields(spec: &str) -> Result<Vec<String>, OutputSpecError> {
     let mut out = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -360,7 +369,10 @@ fn csv_fields(spec: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err("unterminated quote".into());
+        return Err(OutputSpecError {
+            spec: spec.to_owned(),
+            reason: "unterminated quote".into(),
+        });
     }
     out.push(field);
     Ok(out.into_iter().filter(|f| !f.trim().is_empty()).collect())

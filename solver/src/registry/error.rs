@@ -55,7 +55,7 @@ pub enum RegistryError {
         /// The platform wanted.
         platform: String,
         /// The platforms the index lists.
-        available: String,
+        available: crate::image::manifest::PlatformList,
     },
     /// Reading docker's credential configuration failed.
     #[error("credentials for {registry}: {detail}")]

@@ -178,7 +178,7 @@ impl Attempt<'_> {
             &spec.workdir,
             temp.path(),
         )
-        .map_err(ExecError::Setup)?;
+        .map_err(|e| ExecError::Setup(e.to_string()))?;
         for (_, point) in &plan.binds {
             std::fs::create_dir_all(point)
                 .map_err(|e| ExecError::Setup(format!("creating {}: {e}", point.display())))?;

@@ -34,7 +34,7 @@ static WAKE_WRITE: AtomicI32 = AtomicI32::new(-1);
 static WAKE_READ: AtomicI32 = AtomicI32::new(-1);
 /// The actions in place before ours, for SIGINT and SIGTERM.
 static PREVIOUS: [OnceLock<SigAction>; 2] = [OnceLock::new(), OnceLock::new()];
-static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+static INSTALLED: OnceLock<Result<(), HandlerError>> = OnceLock::new();
 
 const SIGNALS: [Signal; 2] = [Signal::SIGINT, Signal::SIGTERM];
 
@@ -46,10 +46,7 @@ impl ActiveRun {
     /// Installs the handler (once per process) and counts this step in. Refuses to start a
     /// step once an interrupt has been seen.
     pub(super) fn enter() -> Result<Self, ExecError> {
-        INSTALLED
-            .get_or_init(install)
-            .clone()
-            .map_err(ExecError::Setup)?;
+        (*INSTALLED.get_or_init(install)).map_err(|e| ExecError::Setup(e.to_string()))?;
         ACTIVE.fetch_add(1, SeqCst);
         let guard = ActiveRun(());
         if let Some(sig) = interrupted() {
@@ -99,9 +96,23 @@ pub(super) fn name(sig: i32) -> String {
     Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_owned())
 }
 
-fn install() -> Result<(), String> {
-    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-        .map_err(|e| format!("creating the interrupt pipe: {e}"))?;
+/// Why the interrupt handler could not be put in place.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+enum HandlerError {
+    /// The wake-up pipe.
+    #[error("creating the interrupt pipe: {0}")]
+    Pipe(nix::errno::Errno),
+    /// `sigaction` for a signal.
+    #[error("installing a {0} handler: {1}")]
+    Install(Signal, nix::errno::Errno),
+    /// Putting back an ignored signal's action.
+    #[error("restoring {0}: {1}")]
+    Restore(Signal, nix::errno::Errno),
+}
+
+fn install() -> Result<(), HandlerError> {
+    let (read, write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(HandlerError::Pipe)?;
     // Both ends live for the rest of the process: the handler may run at any time.
     WAKE_READ.store(read.into_raw_fd(), SeqCst);
     WAKE_WRITE.store(write.into_raw_fd(), SeqCst);
@@ -113,13 +124,13 @@ fn install() -> Result<(), String> {
     for (slot, sig) in PREVIOUS.iter().zip(SIGNALS) {
         // SAFETY: `on_signal` only does async-signal-safe work (atomics, write, sigaction,
         // raise, and the previous handler, which was itself installed as a signal handler).
-        let previous = unsafe { sigaction(sig, &ours) }
-            .map_err(|e| format!("installing a {sig} handler: {e}"))?;
+        let previous =
+            unsafe { sigaction(sig, &ours) }.map_err(|e| HandlerError::Install(sig, e))?;
         let _ = slot.set(previous);
         if matches!(previous.handler(), SigHandler::SigIgn) {
             // An ignored signal stays ignored: kiln was told not to stop on it.
             // SAFETY: puts back the action that was in place.
-            unsafe { sigaction(sig, &previous) }.map_err(|e| format!("restoring {sig}: {e}"))?;
+            unsafe { sigaction(sig, &previous) }.map_err(|e| HandlerError::Restore(sig, e))?;
         }
     }
     Ok(())

@@ -36,6 +36,7 @@ mod masks;
 mod overlay;
 mod plan;
 mod seccomp;
+pub use seccomp::SeccompError;
 mod skeleton;
 mod spawn;
 mod status;
@@ -81,7 +82,7 @@ pub struct SandboxOptions {
 #[derive(Debug)]
 pub struct Sandbox {
     options: SandboxOptions,
-    filters: OnceLock<Result<Vec<BpfProgram>, String>>,
+    filters: OnceLock<Result<Vec<BpfProgram>, seccomp::SeccompError>>,
     last_cap: OnceLock<u32>,
     /// Set once overlayfs turned out not to exist at all, to skip straight to the copy.
     overlay_missing: AtomicBool,
@@ -121,7 +122,7 @@ impl Sandbox {
     fn filters(&self) -> Result<&[BpfProgram], ExecError> {
         match self.filters.get_or_init(seccomp::filters) {
             Ok(f) => Ok(f),
-            Err(e) => Err(ExecError::Setup(e.clone())),
+            Err(e) => Err(ExecError::Seccomp(e.clone())),
         }
     }
 }

@@ -43,9 +43,9 @@ pub(super) fn plan(
     upper: &Path,
     work: &Path,
     scratch_dir: &Path,
-) -> Result<OverlayPlan, String> {
+) -> Result<OverlayPlan, PlanError> {
     if lowers.is_empty() {
-        return Err("overlay needs at least one lower directory".into());
+        return Err(PlanError::NoLowers);
     }
     let absolute = options(lowers, upper, work);
     if fits(&absolute) {
@@ -80,12 +80,30 @@ pub(super) fn plan(
     if fits(&bound) {
         return Ok(finish(Some(scratch_dir.to_path_buf()), binds, &bound));
     }
-    Err(format!(
-        "overlay options for {} layers do not fit in a page even with bind-mounted lowers \
+    Err(PlanError::TooLong {
+        layers: lowers.len(),
+        upper: upper.to_path_buf(),
+    })
+}
+
+/// Why no overlay mount can be planned.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PlanError {
+    /// Nothing to put under the upper directory.
+    #[error("overlay needs at least one lower directory")]
+    NoLowers,
+    /// The options exceed the page `mount(2)` takes, in every form tried.
+    #[error(
+        "overlay options for {layers} layers do not fit in a page even with bind-mounted lowers \
          (upperdir {})",
-        lowers.len(),
         upper.display()
-    ))
+    )]
+    TooLong {
+        /// How many lower directories.
+        layers: usize,
+        /// The upper directory.
+        upper: PathBuf,
+    },
 }
 
 fn finish(chdir: Option<PathBuf>, binds: Vec<(PathBuf, PathBuf)>, base: &str) -> OverlayPlan {

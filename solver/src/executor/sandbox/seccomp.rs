@@ -20,14 +20,28 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
+/// Why the seccomp filters could not be compiled (kept for every later step: shared).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("seccomp {stage}: {source}")]
+pub struct SeccompError {
+    /// What was being made: `architecture`, `rules`, `filter`.
+    stage: &'static str,
+    /// seccompiler's reason.
+    #[source]
+    source: std::sync::Arc<seccompiler::BackendError>,
+}
+
+fn at(stage: &'static str) -> impl FnOnce(seccompiler::BackendError) -> SeccompError {
+    move |e| SeccompError {
+        stage,
+        source: std::sync::Arc::new(e),
+    }
+}
+
 /// Compiles the filters (the EPERM deny-list, clone3 → ENOSYS, x32 → EPERM), in install order.
-pub(super) fn filters() -> Result<Vec<BpfProgram>, String> {
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| format!("seccomp: {e}"))?;
-    let deny = compile(
-        deny_rules().map_err(|e| format!("seccomp rules: {e}"))?,
-        libc::EPERM,
-        arch,
-    )?;
+pub(super) fn filters() -> Result<Vec<BpfProgram>, SeccompError> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(at("architecture"))?;
+    let deny = compile(deny_rules().map_err(at("rules"))?, libc::EPERM, arch)?;
     let clone3 = compile(
         BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
         libc::ENOSYS,
@@ -80,17 +94,15 @@ fn compile(
     rules: BTreeMap<i64, Vec<SeccompRule>>,
     errno: i32,
     arch: TargetArch,
-) -> Result<BpfProgram, String> {
+) -> Result<BpfProgram, SeccompError> {
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
         SeccompAction::Errno(errno as u32),
         arch,
     )
-    .map_err(|e| format!("seccomp filter: {e}"))?;
-    filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| format!("seccomp filter: {e}"))
+    .map_err(at("filter"))?;
+    filter.try_into().map_err(at("filter"))
 }
 
 fn deny_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError> {

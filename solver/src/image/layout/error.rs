@@ -119,7 +119,7 @@ pub enum LayoutError {
         /// The platform looked for.
         platform: String,
         /// The platforms it lists.
-        available: String,
+        available: crate::image::manifest::PlatformList,
     },
     /// A manifest or index that cannot be used (schema 1, not a manifest, foreign layers).
     #[error("OCI layout {layout}: {source}")]
@@ -137,7 +137,7 @@ pub enum LayoutError {
         /// The manifest.
         manifest: Digest,
         /// What is wrong.
-        detail: String,
+        detail: crate::image::manifest::BadDigest,
     },
     /// An index entry with an unusable digest.
     #[error("OCI layout {layout}: index entry {detail}")]
@@ -145,7 +145,7 @@ pub enum LayoutError {
         /// The layout directory.
         layout: PathBuf,
         /// What is wrong.
-        detail: String,
+        detail: crate::image::manifest::BadDigest,
     },
     /// A descriptor's media type is neither an image manifest nor an image index.
     #[error(

@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 use walkdir::WalkDir;
 
 use super::entry::{
-    CopyResult, Links, apply_metadata, copy_dir, copy_node, make_whiteout, set_opaque, set_times,
+    CopyResult, Links, apply_metadata, copy_dir, copy_node, fail, make_whiteout, set_opaque,
+    set_times,
 };
 
 /// How far the coarse clock that stamps files may lag behind the real one (one tick at
@@ -60,10 +61,10 @@ pub(in crate::executor::sandbox) fn record(root: &Path) -> CopyResult<Baseline> 
     let mut entries = HashMap::new();
     let mut latest = SystemTime::UNIX_EPOCH;
     for entry in WalkDir::new(root).follow_links(false) {
-        let entry = entry.map_err(|e| format!("reading {}: {e}", root.display()))?;
+        let entry = entry.map_err(|e| fail("reading", root)(e.into()))?;
         let meta = entry
             .metadata()
-            .map_err(|e| format!("reading {}: {e}", entry.path().display()))?;
+            .map_err(|e| fail("reading", entry.path())(e.into()))?;
         let rel = entry
             .path()
             .strip_prefix(root)
@@ -102,10 +103,10 @@ pub(super) fn write(root: &Path, baseline: &Baseline, upper: &Path) -> CopyResul
         .sort_by_file_name()
         .into_iter();
     while let Some(entry) = walk.next() {
-        let entry = entry.map_err(|e| format!("reading {}: {e}", root.display()))?;
+        let entry = entry.map_err(|e| fail("reading", root)(e.into()))?;
         let meta = entry
             .metadata()
-            .map_err(|e| format!("reading {}: {e}", entry.path().display()))?;
+            .map_err(|e| fail("reading", entry.path())(e.into()))?;
         let rel = entry
             .path()
             .strip_prefix(root)
@@ -186,10 +187,10 @@ impl Writer<'_> {
     /// A new directory, copied whole; `opaque` when it replaced a directory.
     fn tree(&mut self, src: &Path, rel: &Path, opaque: bool) -> CopyResult<()> {
         for entry in WalkDir::new(src).follow_links(false) {
-            let entry = entry.map_err(|e| format!("reading {}: {e}", src.display()))?;
+            let entry = entry.map_err(|e| fail("reading", src)(e.into()))?;
             let meta = entry
                 .metadata()
-                .map_err(|e| format!("reading {}: {e}", entry.path().display()))?;
+                .map_err(|e| fail("reading", entry.path())(e.into()))?;
             let sub = entry.path().strip_prefix(src).unwrap_or(Path::new(""));
             let dst = self.upper.join(rel).join(sub);
             if meta.is_dir() {
@@ -219,8 +220,7 @@ impl Writer<'_> {
                 continue;
             }
             let src = self.root.join(dir);
-            let meta = std::fs::symlink_metadata(&src)
-                .map_err(|e| format!("reading {}: {e}", src.display()))?;
+            let meta = std::fs::symlink_metadata(&src).map_err(|e| fail("reading", &src)(e))?;
             copy_dir(&src, &meta, &dst)?;
             self.dir_times.push((dst, meta));
         }

@@ -13,12 +13,26 @@ use rustix::fs::{AtFlags, CWD, FileType, Mode, Timespec, Timestamps, XattrFlags}
 /// Largest list or value the kernel allows for extended attributes.
 const XATTR_MAX: usize = 64 * 1024;
 
-/// A failure, already naming what was being done to which path.
-pub(super) type CopyResult<T> = Result<T, String>;
+/// A failure of the copy fallback: what was being done to which path, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {}: {source}", path.display())]
+pub(in crate::executor::sandbox) struct CopyFsError {
+    /// What was being done (`copying to`, `chown`).
+    what: &'static str,
+    /// The path it was done to.
+    path: PathBuf,
+    /// Why it failed.
+    #[source]
+    source: std::io::Error,
+}
 
-pub(super) fn fail(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> String {
-    let text = format!("{what} {}", path.display());
-    move |e| format!("{text}: {e}")
+/// A result of the copy fallback.
+pub(super) type CopyResult<T> = Result<T, CopyFsError>;
+
+/// The error of doing `what` to `path`.
+pub(super) fn fail(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CopyFsError {
+    let path = path.to_path_buf();
+    move |source| CopyFsError { what, path, source }
 }
 
 /// Marks a directory opaque, in whichever overlay namespace the kernel lets kiln write (the
