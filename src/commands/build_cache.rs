@@ -8,19 +8,15 @@ use kiln_solver::cache::remote::{CacheConfig, CacheRecord, RemoteCaches, select_
 use kiln_solver::registry::Registry;
 use kiln_solver::store::Store;
 
-use crate::cli::BuildArgs;
-use crate::commands::cache_spec::{self, CacheLocation, CacheSpec};
+use crate::commands::build_config::BuildConfig;
+use crate::commands::cache_spec::{CacheLocation, CacheSpec};
 use crate::commands::progress;
 
 /// Imports every `--cache-from`; like BuildKit, one that cannot be read is a warning.
-pub(super) fn import_caches(
-    args: &BuildArgs,
-    store: &Store,
-    registry: &Registry,
-) -> Result<RemoteCaches> {
+pub(super) fn import_caches(config: &BuildConfig) -> Result<RemoteCaches> {
+    let (store, registry) = (&config.store, &config.registry);
     let mut caches = RemoteCaches::default();
-    for spec in &args.cache_from {
-        let parsed = cache_spec::parse("--cache-from", spec, false)?;
+    for (spec, parsed) in &config.cache_from {
         let imported = match &parsed.location {
             CacheLocation::Registry(r) => kiln_solver::registry::block_on(
                 kiln_solver::cache::remote::import_registry(registry, store, r),
@@ -33,7 +29,7 @@ pub(super) fn import_caches(
         };
         match imported {
             Ok(cache) => {
-                if !args.quiet {
+                if !config.quiet {
                     progress::note(&format!("importing cache {spec}: {} records", cache.len()));
                 }
                 caches.push(cache);

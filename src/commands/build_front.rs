@@ -10,27 +10,18 @@ use kiln_frontend::parser;
 use kiln_frontend::stages::StageGraph;
 use std::sync::Arc;
 
-use kiln_solver::registry::Registry;
 use kiln_solver::source::image::ImageSource;
-use kiln_solver::store::Store;
 
-use crate::cli::BuildArgs;
+use crate::commands::build_config::BuildConfig;
 use crate::commands::build_images::FrontendImages;
-use crate::commands::build_input::{build_options, locate, named_contexts};
 use crate::commands::build_state::{Front, Phase};
 use crate::commands::report;
 use crate::source::read_dockerfile;
 use crate::time;
 
 /// Parses and lowers the Dockerfile, pulling the base images it needs.
-pub(super) fn frontend(
-    args: &BuildArgs,
-    store: &Store,
-    registry: &Registry,
-    epoch: Option<i64>,
-) -> Phase<Front> {
-    let (dockerfile, context_dir) = locate(args)?;
-    let src = read_dockerfile(&dockerfile)?;
+pub(super) fn frontend(config: &BuildConfig) -> Phase<Front> {
+    let src = read_dockerfile(&config.dockerfile)?;
     let parsed = match parser::parse(&src.text) {
         Ok(p) => p,
         Err(d) => {
@@ -38,19 +29,21 @@ pub(super) fn frontend(
             return Ok(Err(ExitCode::FAILURE));
         }
     };
-    let build = build_options(args)?;
-    let (named_dirs, aliases) = named_contexts(&args.build_contexts)?;
-    let dir_names: Vec<String> = named_dirs.keys().cloned().collect();
+    let dir_names: Vec<String> = config.named_dirs.keys().cloned().collect();
     let lower_opts = LowerOptions {
-        build: &build,
+        build: &config.build,
         file: &src.name,
         // Without an epoch, times are left to the commit: each new layer's is when its cache
         // record was first made (BuildKit's rule), so a cached rebuild is the same image.
-        created: epoch.map(time::rfc3339),
+        created: config.epoch.map(time::rfc3339),
         named_contexts: &dir_names,
-        context_aliases: &aliases,
+        context_aliases: &config.context_aliases,
     };
-    let images = Arc::new(ImageSource::new(store, registry, args.pull));
+    let images = Arc::new(ImageSource::new(
+        &config.store,
+        &config.registry,
+        config.pull,
+    ));
     let mut lowered = match lower(&parsed, &src.text, &lower_opts, &FrontendImages(&images)) {
         Ok(l) => l,
         Err(d) => {
@@ -59,7 +52,7 @@ pub(super) fn frontend(
         }
     };
     // BuildKit also takes the epoch from the Dockerfile: a global `ARG SOURCE_DATE_EPOCH=N`.
-    let epoch = match epoch {
+    let epoch = match config.epoch {
         Some(epoch) => Some(epoch),
         None => match dockerfile_epoch(&lowered.graph) {
             Ok(Some(epoch)) => {
@@ -83,11 +76,8 @@ pub(super) fn frontend(
         },
     };
     Ok(Ok(Front {
-        dockerfile,
-        context_dir,
         src,
         lowered,
-        named_dirs,
         epoch,
         images,
     }))

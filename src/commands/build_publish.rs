@@ -8,16 +8,12 @@ use std::time::Instant;
 
 use anyhow::Result;
 use kiln_solver::output::Built;
-use kiln_solver::registry::Registry;
-use kiln_solver::secrets::Redactor;
 use kiln_solver::solve::{CommittedImage, commit_image};
-use kiln_solver::store::Store;
 
-use crate::cli::BuildArgs;
 use crate::commands::build_cache::export_cache;
+use crate::commands::build_config::BuildConfig;
 use crate::commands::build_state::{Front, Solved};
-use crate::commands::cache_spec::CacheSpec;
-use crate::commands::outputs::{Outputs, Published};
+use crate::commands::outputs::Published;
 use crate::commands::{print_stdout, progress};
 
 fn cancelled() -> bool {
@@ -31,19 +27,13 @@ fn interrupted() -> ExitCode {
 
 /// Commits, exports, pushes and tags the image; writes `--iidfile` and `--metadata-file`;
 /// prints the summary (or the id, with `-q`).
-#[allow(clippy::too_many_arguments)] // the build's context, each piece needed here
 pub(super) fn publish(
-    args: &BuildArgs,
-    store: &Store,
-    registry: &Registry,
+    config: &BuildConfig,
     front: &Front,
     solved: &Solved,
-    cache_to: &[CacheSpec],
-    outputs: &Outputs,
-    redactor: &Redactor,
-    view: progress::View,
     started: Instant,
 ) -> Result<ExitCode> {
+    let (store, registry) = (&config.store, &config.registry);
     let layers = solved.result.layers();
     // A cache hit from an imported cache may have left a layer's blob remote; the image
     // needs them all before it is tagged.
@@ -51,25 +41,23 @@ pub(super) fn publish(
         .remote_cache
         .ensure_local(store.content(), layers)
         .map_err(|e| anyhow::anyhow!("fetching layers from the imported cache: {e}"))?;
-    let mut config = front.lowered.config.clone();
-    for label in &args.labels {
-        // docker build: `--label KEY` alone sets an empty value.
-        let (k, v) = label.split_once('=').unwrap_or((label.as_str(), ""));
-        config.config.labels.insert(k.to_owned(), v.to_owned());
+    let mut image_config = front.lowered.config.clone();
+    for (k, v) in &config.labels {
+        image_config.config.labels.insert(k.clone(), v.clone());
     }
     if cancelled() {
         return Ok(interrupted());
     }
-    let image = commit_image(store, config, layers, front.epoch)?;
+    let image = commit_image(store, image_config, layers, front.epoch)?;
     let built = Built {
         store,
         registry,
         manifest: &image.manifest_digest,
         layers,
-        names: &args.tags,
+        names: &config.tags,
     };
     let export_caches = || {
-        for spec in cache_to {
+        for spec in &config.cache_to {
             if cancelled() {
                 return Ok(false);
             }
@@ -80,25 +68,25 @@ pub(super) fn publish(
                 &solved.remote_cache,
                 &solved.records,
                 layers,
-                args.quiet,
+                config.quiet,
             )?;
         }
         Ok(true)
     };
-    let Some(published) = outputs.run(&built, args.quiet, export_caches)? else {
+    let Some(published) = config.outputs.run(&built, config.quiet, export_caches)? else {
         return Ok(interrupted());
     };
     let id = published.descriptor.digest().to_string();
-    if let Some(path) = &args.iidfile {
+    if let Some(path) = &config.iidfile {
         kiln_solver::export::write_atomic(path, id.as_bytes())?;
     }
-    if let Some(path) = &args.metadata_file {
+    if let Some(path) = &config.metadata_file {
         let mut meta = metadata(&published, &image);
-        redactor.redact_json(&mut meta);
+        config.redactor.redact_json(&mut meta);
         kiln_solver::export::write_atomic(path, serde_json::to_string_pretty(&meta)?.as_bytes())?;
     }
     let names = &published.names;
-    if args.quiet {
+    if config.quiet {
         print_stdout(&format!("{id}\n"))?;
     } else {
         // The id shown is the one --iidfile names (an output may have rewritten the image).
@@ -107,7 +95,7 @@ pub(super) fn publish(
             manifest_size: published.descriptor.size(),
             ..image
         };
-        progress::summary(view, names, &shown, &solved.stats, started.elapsed());
+        progress::summary(config.view, names, &shown, &solved.stats, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
 }

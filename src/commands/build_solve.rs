@@ -10,49 +10,44 @@ use kiln_frontend::diagnostics::Diagnostic;
 use kiln_frontend::span::Span;
 use kiln_solver::context::Context;
 use kiln_solver::layer::LayerOptions;
-use kiln_solver::registry::Registry;
 use kiln_solver::solve::{Progress, SolveError, SolveOptions, Solver};
 use kiln_solver::store::Store;
 
-use crate::cli::BuildArgs;
 use crate::commands::build_cache::import_caches;
-use crate::commands::build_input::ssh_agents;
+use crate::commands::build_config::BuildConfig;
 use crate::commands::build_state::{Front, Phase, Solved};
 use crate::commands::{progress, report};
 use crate::source::DockerfileSource;
 
 /// Runs the op graph with the build's contexts, secrets, agents, executor and caches.
 pub(super) fn solve(
-    args: &BuildArgs,
-    store: &Store,
-    registry: &Registry,
+    config: &BuildConfig,
     front: &Front,
-    secret_values: BTreeMap<String, Vec<u8>>,
-    view: progress::View,
 ) -> Phase<(Solved, Vec<kiln_solver::solve::explain::StepRecord>)> {
+    let store = &config.store;
     let solve_opts = SolveOptions {
-        contexts: contexts(front, store)?,
-        no_cache: args.no_cache,
-        no_cache_stages: crate::commands::build_input::no_cache_stages(args),
+        contexts: contexts(config, store)?,
+        no_cache: config.no_cache,
+        no_cache_stages: config.no_cache_stages.clone(),
         layer: LayerOptions {
             source_date_epoch: front.epoch,
             ..LayerOptions::default()
         },
-        executor: match crate::commands::executor_for(args.runtime.as_deref(), store) {
+        executor: match crate::commands::executor_for(config.runtime.as_deref(), store) {
             Ok(e) => Some(e),
             // An explicit --runtime that cannot be used is an error now; without one, only a
             // RUN step needs an executor and it reports the problem itself.
-            Err(e) if args.runtime.is_some() => anyhow::bail!("--runtime: {e}"),
+            Err(e) if config.runtime.is_some() => anyhow::bail!("--runtime: {e}"),
             Err(_) => None,
         },
-        secrets: secret_values,
-        ssh: ssh_agents(&args.ssh)?,
-        remote_cache: import_caches(args, store, registry)?,
+        secrets: config.secrets.clone(),
+        ssh: config.ssh.clone(),
+        remote_cache: import_caches(config)?,
         images: Some(front.images.clone()),
     };
     let remote_cache = solve_opts.remote_cache.clone();
     let (progress, rx) = Progress::channel();
-    let printer = progress::spawn(rx, view);
+    let printer = progress::spawn(rx, config.view);
     let solver = Solver::new(
         store.clone(),
         front.lowered.definition.clone(),
@@ -89,10 +84,10 @@ pub(super) fn solve(
 
 /// The local directories the build reads: the context (an empty one for `-`) and the named
 /// `--build-context` directories.
-fn contexts(front: &Front, store: &Store) -> Result<BTreeMap<String, Context>> {
+fn contexts(config: &BuildConfig, store: &Store) -> Result<BTreeMap<String, Context>> {
     let mut contexts = BTreeMap::new();
-    let df_path = (front.dockerfile != Path::new("-")).then_some(front.dockerfile.as_path());
-    match &front.context_dir {
+    let df_path = (config.dockerfile != Path::new("-")).then_some(config.dockerfile.as_path());
+    match &config.context_dir {
         Some(dir) => {
             contexts.insert("context".to_owned(), Context::open(dir, df_path)?);
         }
@@ -103,7 +98,7 @@ fn contexts(front: &Front, store: &Store) -> Result<BTreeMap<String, Context>> {
             contexts.insert("context".to_owned(), Context::open(&empty, None)?);
         }
     }
-    for (name, dir) in &front.named_dirs {
+    for (name, dir) in &config.named_dirs {
         contexts.insert(name.clone(), Context::open(dir, None)?);
     }
     Ok(contexts)

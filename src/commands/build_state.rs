@@ -1,8 +1,6 @@
 //! What one `kiln build` carries from phase to phase (`build` makes them, `build_publish`
 //! uses them), apart from both so neither imports the other back.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -15,12 +13,10 @@ use crate::source::DockerfileSource;
 
 /// What the frontend made of the Dockerfile.
 pub(super) struct Front {
-    pub(super) dockerfile: PathBuf,
-    pub(super) context_dir: Option<PathBuf>,
     pub(super) src: DockerfileSource,
     pub(super) lowered: Lowered,
-    pub(super) named_dirs: BTreeMap<String, PathBuf>,
-    /// `SOURCE_DATE_EPOCH`, from `--build-arg` or the environment.
+    /// `SOURCE_DATE_EPOCH`: from `--build-arg` or the environment, else the Dockerfile's
+    /// global `ARG SOURCE_DATE_EPOCH` default.
     pub(super) epoch: Option<i64>,
     /// The build's base images, shared by the frontend and the solve (a pull happens once).
     pub(super) images: Arc<kiln_solver::source::image::ImageSource>,

@@ -7,13 +7,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use kiln_frontend::lower::Lowered;
 use kiln_solver::solve::explain::{
     self, BuildRecord, Cause, Explained, Place, RECORD_VERSION, StepRecord,
 };
-use kiln_solver::store::Store;
 
-use crate::cli::BuildArgs;
+use crate::commands::build_config::BuildConfig;
+use crate::commands::build_state::Front;
 use crate::commands::progress;
 
 /// At most this many paths are named per kind of change; the rest are counted.
@@ -22,16 +21,10 @@ const MAX_PATHS: usize = 20;
 /// Records this build's steps and, with `--explain-cache`, prints why steps missed compared
 /// with the previous record. Recording is best effort: a failure is a warning, never a
 /// failed build.
-pub(crate) fn after_build(
-    args: &BuildArgs,
-    store: &Store,
-    dockerfile: &Path,
-    lowered: &Lowered,
-    steps: Vec<StepRecord>,
-    redactor: &kiln_solver::secrets::Redactor,
-) {
-    let identity = identity(args, dockerfile);
-    let target = args.target.clone().unwrap_or_default();
+pub(super) fn after_build(config: &BuildConfig, front: &Front, steps: Vec<StepRecord>) {
+    let (store, lowered) = (&config.store, &front.lowered);
+    let identity = identity(config);
+    let target = config.build.target.clone().unwrap_or_default();
     let mut build_args: BTreeSet<String> = lowered
         .graph
         .global_args
@@ -45,22 +38,18 @@ pub(crate) fn after_build(
                 .flat_map(|s| s.args.iter().map(|(k, _)| k.clone())),
         )
         .collect();
-    build_args.extend(
-        args.build_args
-            .iter()
-            .map(|a| a.split_once('=').map_or(a.as_str(), |(k, _)| k).to_owned()),
-    );
+    build_args.extend(config.build_arg_keys.iter().cloned());
     let record = BuildRecord {
         version: RECORD_VERSION,
         dockerfile: identity.clone(),
         target: target.clone(),
         build_args,
-        no_cache: args.no_cache,
-        no_cache_stages: crate::commands::build_input::no_cache_stages(args),
+        no_cache: config.no_cache,
+        no_cache_stages: config.no_cache_stages.clone(),
         steps,
     };
     let path = explain::record_path(store.root(), &identity, &target);
-    if args.explain_cache {
+    if config.explain_cache {
         let what = match target.as_str() {
             "" => format!("{identity} (default target)"),
             t => format!("{identity} (target {t})"),
@@ -77,7 +66,7 @@ pub(crate) fn after_build(
             )),
         }
     }
-    if let Err(e) = explain::save(&path, &record, redactor) {
+    if let Err(e) = explain::save(&path, &record, &config.redactor) {
         progress::note(&format!(
             "warning: recording the build for --explain-cache: {e}"
         ));
@@ -86,7 +75,8 @@ pub(crate) fn after_build(
 
 /// What the record is of: the Dockerfile's absolute path, or for one read from standard
 /// input, `-` and the context directory.
-fn identity(args: &BuildArgs, dockerfile: &Path) -> String {
+fn identity(config: &BuildConfig) -> String {
+    let dockerfile = config.dockerfile.as_path();
     let abs = |p: &Path| {
         std::fs::canonicalize(p)
             .or_else(|_| std::path::absolute(p))
@@ -95,7 +85,7 @@ fn identity(args: &BuildArgs, dockerfile: &Path) -> String {
             .to_string()
     };
     if dockerfile == Path::new("-") {
-        format!("- in {}", abs(&args.context))
+        format!("- in {}", abs(&config.context_arg))
     } else {
         abs(dockerfile)
     }

@@ -2,6 +2,7 @@
 
 pub(crate) mod build;
 mod build_cache;
+mod build_config;
 mod build_front;
 mod build_images;
 mod build_input;

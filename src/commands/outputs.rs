@@ -27,12 +27,12 @@ impl Outputs {
     pub(crate) fn plan(args: &BuildArgs) -> Result<Self> {
         let mut annotations = Annotations::default();
         for flag in &args.annotations {
-            annotations.add_flag(flag).map_err(anyhow::Error::msg)?;
+            annotations.add_flag(flag)?;
         }
         let mut specs = args
             .outputs
             .iter()
-            .map(|s| OutputSpec::parse(s).map_err(anyhow::Error::msg))
+            .map(|s| OutputSpec::parse(s).map_err(anyhow::Error::from))
             .collect::<Result<Vec<_>>>()?;
         if args.load {
             specs.push(OutputSpec {
