@@ -145,6 +145,17 @@ mod tests {
                 },
             }],
         });
+        let run = Op::Exec(kiln_llb::ExecOp {
+            base: OpId(0),
+            args: vec!["/bin/sh".into(), "-c".into(), "make".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/src".into(),
+            user: "1000".into(),
+            network: kiln_llb::NetworkMode::None,
+            mounts: Vec::new(),
+            hostname: None,
+            proxy_env: Vec::new(),
+        });
         let base = source(&image, Some(&digest('a')));
         let got = [
             ("scratch", source(&Op::Source(Source::Scratch), None)),
@@ -167,6 +178,11 @@ mod tests {
                 ),
             ),
             ("definition", definition(&copy, &base, &[&base])),
+            ("exec step", step(&run, &base, &[])),
+            (
+                "linked copy",
+                step(&copy, &linked_base(), &[Read::layers(digest('d'))]),
+            ),
         ]
         .map(|(name, key)| format!("{name}: {}", key.0));
         assert_eq!(
@@ -178,6 +194,8 @@ mod tests {
                 "http: sha256:1be3affb30a20057918aaaf2d1ff5a5b1d545f2389a9da1dddf2a7215302c8c5",
                 "step reading context, empty and layers: sha256:7f5fad570f61cf0d9898b5ad1009b5e3af20da7b44fe57e452c2688a4ac8b221",
                 "definition: sha256:c6b8b188f04e1b95c65dd7de99bee38fb980343292d85a434e9a7aa827f25e8e",
+                "exec step: sha256:34c3cd5905a6af8f41b55a124458e2fc952c29d02ba06b3200e98a5ca1bbf41d",
+                "linked copy: sha256:74fee5bc8d9d7d7a7d8893c778d8b1bcf7c9e027a52412aa3ef2a1ecde46196c",
             ]
         );
     }
