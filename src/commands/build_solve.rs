@@ -10,7 +10,7 @@ use kiln_frontend::diagnostics::Diagnostic;
 use kiln_frontend::span::Span;
 use kiln_solver::context::Context;
 use kiln_solver::layer::LayerOptions;
-use kiln_solver::solve::{Progress, SolveError, SolveOptions, Solver};
+use kiln_solver::solve::{Progress, SolveError, SolveOptions};
 use kiln_solver::store::Store;
 
 use crate::commands::build_cache::import_caches;
@@ -48,32 +48,24 @@ pub(super) fn solve(
     let remote_cache = solve_opts.remote_cache.clone();
     let (progress, rx) = Progress::channel();
     let printer = progress::spawn(rx, config.view);
-    let solver = Solver::new(
+    let outcome = kiln_solver::solve::run(
         store.clone(),
         front.lowered.definition.clone(),
+        front.lowered.target,
         solve_opts,
         progress,
-    )?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the scheduler")?;
-    let result = runtime.block_on(solver.solve(front.lowered.target));
-    drop(runtime);
-    let records = solver.cache_records();
-    let explain_steps = solver.explain_steps();
-    // The solver holds the progress channel open; the printer ends when it is gone.
-    drop(solver);
+    );
+    // The progress channel closed with the solver; the printer has seen everything.
     let stats = printer.join().unwrap_or_default();
-    match result {
-        Ok(result) => Ok(Ok((
+    match outcome {
+        Ok(solution) => Ok(Ok((
             Solved {
-                result,
-                records,
+                result: solution.result,
+                records: solution.records,
                 remote_cache,
                 stats,
             },
-            explain_steps,
+            solution.explain,
         ))),
         Err(e) => {
             report_solve_error(&e, &front.src);
@@ -107,7 +99,7 @@ fn contexts(config: &BuildConfig, store: &Store) -> Result<BTreeMap<String, Cont
 fn report_solve_error(e: &SolveError, src: &DockerfileSource) {
     let span = match e {
         SolveError::Op { span, .. } => span.map_or_else(Span::default, |(a, b)| Span::new(a, b)),
-        SolveError::Definition(_) => Span::default(),
+        SolveError::Definition(_) | SolveError::Runtime(_) => Span::default(),
     };
     report(
         &Diagnostic::error(e.to_string(), span),

@@ -58,6 +58,42 @@ pub enum SolveError {
     /// The definition is inconsistent (a bug in the frontend).
     #[error("invalid build definition: {0}")]
     Definition(String),
+    /// The scheduler's runtime could not be started.
+    #[error("starting the scheduler: {0}")]
+    Runtime(#[source] Arc<std::io::Error>),
+}
+
+/// Everything one solve produced.
+#[derive(Debug)]
+pub struct Solution {
+    /// The target's result (its layers, for an image).
+    pub result: Arc<OpResult>,
+    /// The cache records of every layer step solved (run or cached), for `--cache-to`.
+    pub records: Vec<CacheRecord>,
+    /// What `--explain-cache` records of each step.
+    pub explain: Vec<explain::StepRecord>,
+}
+
+/// Solves `target` of `def` over `store` to the end, on a runtime of its own: the one call a
+/// build makes into the solver. `progress` is closed when it returns, whatever the outcome.
+pub fn run(
+    store: Store,
+    def: Definition,
+    target: OpId,
+    opts: SolveOptions,
+    progress: Progress,
+) -> Result<Solution, SolveError> {
+    let solver = Solver::new(store, def, opts, progress)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SolveError::Runtime(Arc::new(e)))?;
+    let result = runtime.block_on(solver.solve(target))?;
+    Ok(Solution {
+        result,
+        records: solver.cache_records(),
+        explain: solver.explain_steps(),
+    })
 }
 
 /// How to solve.
