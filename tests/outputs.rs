@@ -216,6 +216,34 @@ fn compression_media_types_and_annotations() {
     };
     let gzip = "application/vnd.oci.image.layer.v1.tar+gzip";
     let zstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+    let tar = "application/vnd.oci.image.layer.v1.tar";
+
+    // The store keeps the layers kiln made (the base's too: kiln built it) as plain tars;
+    // an image leaving the store is compressed, gzip unless asked otherwise.
+    let kept = export("kept", ",compression=uncompressed", &[]);
+    assert_eq!(
+        layer_types(&raw(&format!("oci-archive:{}", kept.display()))),
+        [tar, tar, tar]
+    );
+    let edge = export("edge", "", &[]);
+    assert_eq!(
+        layer_types(&raw(&format!("oci-archive:{}", edge.display()))),
+        [gzip, gzip, gzip]
+    );
+    // A base stored gzip-compressed (named from an output that asked for it) keeps its
+    // compression below layers converted to another one.
+    let base_ctx = t.join("busybox-context-root");
+    kiln(
+        &root,
+        &[
+            "build",
+            "-q",
+            "-o",
+            "type=image,name=busybox:latest,compression=gzip",
+            base_ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
 
     // zstd: the layers this build made are converted, the base keeps its compression.
     let z = export("zstd", ",compression=zstd,compression-level=3", &[]);
@@ -267,7 +295,6 @@ fn compression_media_types_and_annotations() {
         [zstd, zstd, zstd]
     );
     let plain = export("plain", ",compression=uncompressed", &[]);
-    let tar = "application/vnd.oci.image.layer.v1.tar";
     assert_eq!(
         layer_types(&raw(&format!("oci-archive:{}", plain.display()))),
         [gzip, tar, tar]

@@ -57,7 +57,8 @@ pub(super) fn export_cache(
         .ensure_local(store.content(), &layers)
         .map_err(|e| anyhow::anyhow!("exporting the cache: {e}"))?;
     let count = records.len();
-    let config = CacheConfig::new(records);
+    let config = CacheConfig::at_the_edge(store, records)
+        .map_err(|e| anyhow::anyhow!("exporting the cache: {e}"))?;
     let (what, digest) = match &spec.location {
         CacheLocation::Registry(r) => (
             r.clone(),

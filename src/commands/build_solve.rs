@@ -9,7 +9,6 @@ use anyhow::{Context as _, Result};
 use kiln_frontend::diagnostics::Diagnostic;
 use kiln_frontend::span::Span;
 use kiln_solver::context::Context;
-use kiln_solver::layer::LayerOptions;
 use kiln_solver::solve::{Progress, SolveError, SolveOptions};
 use kiln_solver::store::Store;
 
@@ -29,10 +28,7 @@ pub(super) fn solve(
         contexts: contexts(config, store)?,
         no_cache: config.no_cache,
         no_cache_stages: config.no_cache_stages.clone(),
-        layer: LayerOptions {
-            source_date_epoch: front.epoch,
-            ..LayerOptions::default()
-        },
+        source_date_epoch: front.epoch,
         executor: match crate::commands::executor_for(config.runtime.as_deref(), store) {
             Ok(e) => Some(e),
             // An explicit --runtime that cannot be used is an error now; without one, only a

@@ -67,6 +67,9 @@ pub(crate) fn push(args: &PushArgs) -> Result<ExitCode> {
         )
     })?;
     let dest = args.destination.as_deref().unwrap_or(&args.source);
+    // Layers kiln keeps as plain tars leave compressed (gzip), made once and remembered.
+    let edge = kiln_solver::export::ImageForm::default().at_the_edge();
+    let digest = kiln_solver::export::rewrite_image(&store, &digest, &edge, &Default::default())?;
     let pushed = block_on(registry.push(&store, &digest, dest))??;
     if let Some(path) = &args.metadata_file {
         let meta = serde_json::json!({

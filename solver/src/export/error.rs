@@ -14,6 +14,9 @@ pub enum ExportError {
     /// Reading a blob from the content store failed (missing, corrupt, I/O).
     #[error(transparent)]
     Content(#[from] ContentError),
+    /// A layer could not be compressed for the export.
+    #[error(transparent)]
+    Compress(#[from] crate::cache::compressed::CompressError),
     /// The build was cancelled before the export was complete.
     #[error("export cancelled")]
     Cancelled,

@@ -11,8 +11,10 @@ use oci_spec::image::Digest;
 use serde_json::{Value, json};
 
 use super::error::ExportError;
-use crate::cache::{CacheEntry, LayerRecord};
-use crate::layer::{Compression, recompress};
+use crate::cache::LayerRecord;
+pub use crate::cache::compressed::LayerCompression;
+use crate::cache::compressed::compressed;
+use crate::layer::Compression;
 use crate::store::Store;
 
 /// How the image is written, buildx's image-exporter keys.
@@ -35,15 +37,15 @@ impl ImageForm {
             && self.oci_mediatypes != Some(false)
             && self.annotations.manifest.is_empty()
     }
-}
 
-/// A compression and its level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LayerCompression {
-    /// The algorithm.
-    pub kind: Compression,
-    /// `compression-level=` (gzip 0–9, zstd 1–22), else the algorithm's default.
-    pub level: Option<i32>,
+    /// This form for an image leaving the store (an OCI or docker archive, a push): the
+    /// layers kiln keeps as plain tars are compressed, gzip unless a compression is asked.
+    pub fn at_the_edge(&self) -> ImageForm {
+        ImageForm {
+            compression: Some(self.compression.unwrap_or(LayerCompression::EDGE)),
+            ..self.clone()
+        }
+    }
 }
 
 /// Annotations by where they go (buildx's `annotation-<where>.KEY`).
@@ -162,8 +164,9 @@ fn layer_media_type(compression: Compression, oci: bool) -> Option<&'static str>
 }
 
 /// Writes the image `manifest` in `form` and returns the new manifest's digest (the same
-/// digest when the form changes nothing). Layers this build made (`own`, by blob digest) —
-/// and every layer with `force_compression` — are converted to the asked compression.
+/// digest when the form changes nothing). Layers this build made (`own`, by blob digest),
+/// plain-tar layers, and every layer with `force_compression` are converted to the asked
+/// compression (several at once).
 pub fn rewrite_image(
     store: &Store,
     manifest: &Digest,
@@ -193,36 +196,65 @@ pub fn rewrite_image(
         .unwrap_or_default();
     let oci = form.oci_mediatypes.unwrap_or(true);
     let layers = m["layers"].as_array().cloned().unwrap_or_default();
-    let mut out_layers = Vec::with_capacity(layers.len());
-    for (i, layer) in layers.into_iter().enumerate() {
-        let digest = digest_at(&layer).map_err(|e| bad(format!("descriptor {e}")))?;
+    // Which layers change compression, as records for the converter.
+    let mut records = Vec::with_capacity(layers.len());
+    for (i, layer) in layers.iter().enumerate() {
+        let digest = digest_at(layer).map_err(|e| bad(format!("descriptor {e}")))?;
         let media_type = layer["mediaType"].as_str().unwrap_or_default().to_owned();
-        let Some(current) = compression_of(&media_type) else {
+        let current = compression_of(&media_type);
+        let wanted = form.compression.filter(|t| {
+            current.is_some_and(|c| c != t.kind)
+                && (form.force_compression
+                    || own.contains(&digest)
+                    || current == Some(Compression::None))
+        });
+        let diff_id = match wanted {
+            Some(_) => diff_ids
+                .get(i)
+                .cloned()
+                .ok_or_else(|| bad(format!("no diff id for layer {i} ({digest})")))?,
+            None => digest.clone(),
+        };
+        records.push((
+            wanted,
+            LayerRecord {
+                diff_id,
+                digest,
+                size: layer["size"].as_u64().unwrap_or_default(),
+                media_type,
+                created: None,
+            },
+        ));
+    }
+    let converted = convert_all(store, &records)?;
+    let mut out_layers = Vec::with_capacity(layers.len());
+    for ((layer, (_, record)), converted) in layers.into_iter().zip(&records).zip(converted) {
+        let Some(mut compression) = compression_of(&record.media_type) else {
             out_layers.push(layer);
             continue;
         };
-        let wanted = form
-            .compression
-            .filter(|_| form.force_compression || own.contains(&digest));
         let mut entry = layer.clone();
-        let mut compression = current;
-        if let Some(target) = wanted.filter(|t| t.kind != current) {
-            let diff_id = diff_ids
-                .get(i)
-                .ok_or_else(|| bad(format!("no diff id for layer {i} ({digest})")))?;
-            let converted = convert(store, &digest, diff_id, target)?;
-            entry["digest"] = json!(converted.digest);
-            entry["size"] = json!(converted.size);
-            compression = target.kind;
+        if let Some((target, done)) = converted {
+            entry["digest"] = json!(done.digest);
+            entry["size"] = json!(done.size);
+            compression = target;
         }
         let Some(mt) = layer_media_type(compression, oci) else {
             return Err(bad(format!(
-                "layer {digest} is zstd, which has no Docker media type: drop \
-                 oci-mediatypes=false or add compression=gzip,force-compression=true"
+                "layer {} is zstd, which has no Docker media type: drop \
+                 oci-mediatypes=false or add compression=gzip,force-compression=true",
+                record.digest
             )));
         };
         entry["mediaType"] = json!(mt);
         out_layers.push(entry);
+    }
+    if out_layers == layers_before(&m)
+        && form.oci_mediatypes != Some(false)
+        && form.annotations.manifest.is_empty()
+    {
+        // Nothing changed: the committed image is already in this form.
+        return Ok(manifest.clone());
     }
     m["layers"] = Value::Array(out_layers);
     m["mediaType"] = json!(if oci { OCI_MANIFEST } else { DOCKER_MANIFEST });
@@ -249,45 +281,52 @@ fn digest_at(descriptor: &Value) -> Result<Digest, crate::image::manifest::BadDi
     })
 }
 
-/// The blob of layer `digest` compressed as `target`: remembered from an earlier export, or
-/// made now (checked against `diff_id`) and remembered.
-fn convert(
+/// The manifest's layer descriptors as they are.
+fn layers_before(m: &Value) -> Vec<Value> {
+    m["layers"].as_array().cloned().unwrap_or_default()
+}
+
+/// Converts each layer that has a target (several at once, at most one per core); `None`
+/// for the others.
+fn convert_all(
     store: &Store,
-    digest: &Digest,
-    diff_id: &Digest,
-    target: LayerCompression,
-) -> Result<LayerRecord, ExportError> {
-    let key = format!(
-        "kiln.convert.v1:{digest}:{}:{}",
-        target.kind.media_type(),
-        target
-            .level
-            .map_or_else(|| "default".to_owned(), |l| l.to_string())
-    );
-    if let Some(entry) = crate::cache::index::get(store, &key) {
-        return Ok(entry.layer);
-    }
-    let blob = store.content().open_blob(digest)?;
-    let ingest = store.content().ingest()?;
-    let ingest = recompress(blob, diff_id, target.kind, target.level, ingest).map_err(|e| {
-        ExportError::Rewrite {
-            digest: digest.clone(),
-            detail: format!("converting the layer: {e}"),
+    records: &[(Option<LayerCompression>, LayerRecord)],
+) -> Result<Vec<Option<(Compression, LayerRecord)>>, ExportError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let todo: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].0.is_some())
+        .collect();
+    let mut out: Vec<Option<(Compression, LayerRecord)>> = records.iter().map(|_| None).collect();
+    for chunk in todo.chunks(threads) {
+        let done: Vec<(usize, Result<LayerRecord, ExportError>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .filter_map(|&i| {
+                    let (target, record) = &records[i];
+                    let target = (*target)?;
+                    Some((i, s.spawn(move || compressed(store, record, target))))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(i, h)| {
+                    let r = match h.join() {
+                        Ok(r) => r.map_err(ExportError::from),
+                        Err(_) => Err(ExportError::Rewrite {
+                            digest: records[i].1.digest.clone(),
+                            detail: "the compressing thread panicked".to_owned(),
+                        }),
+                    };
+                    (i, r)
+                })
+                .collect()
+        });
+        for (i, r) in done {
+            let target = records[i].0.map(|t| t.kind);
+            if let Some(kind) = target {
+                out[i] = Some((kind, r?));
+            }
         }
-    })?;
-    let info = ingest.commit(None)?;
-    let layer = LayerRecord {
-        diff_id: diff_id.clone(),
-        digest: info.digest,
-        size: info.size,
-        media_type: target.kind.media_type().to_owned(),
-        created: None,
-    };
-    let entry = CacheEntry {
-        layer: layer.clone(),
-        result_key: None,
-    };
-    // Remembering is an optimisation: a failure costs the next export a conversion.
-    let _ = crate::cache::index::put(store, &key, &entry);
-    Ok(layer)
+    }
+    Ok(out)
 }

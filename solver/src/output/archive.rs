@@ -23,7 +23,7 @@ pub(super) struct OciExporter {
 
 impl Exporter for OciExporter {
     fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
-        let digest = built.in_form(&self.form)?;
+        let digest = built.in_form(&self.form.at_the_edge())?;
         let content = built.store.content();
         // Like BuildKit and containerd, the layout's `org.opencontainers.image.ref.name` is
         // the tag (`1.0` for `app:1.0`), which `oci-layout://PATH:1.0` and skopeo's
@@ -66,7 +66,7 @@ pub(super) struct DockerExporter {
 
 impl Exporter for DockerExporter {
     fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
-        let digest = built.in_form(&self.form)?;
+        let digest = built.in_form(&self.form.at_the_edge())?;
         let content = built.store.content();
         let names = built.names_or(&self.names);
         let mut done = Exported {

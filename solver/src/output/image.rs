@@ -1,6 +1,8 @@
 //! `type=image` and `type=registry`: the image named in kiln's store and, with `push=true`,
 //! pushed to each name (`push-by-digest`: as `name@digest`, no tag). Pushes come before
-//! the store's names, so a failed push leaves no new name behind.
+//! the store's names, so a failed push leaves no new name behind. The store keeps the image
+//! as committed (its layers plain tars) unless a compression is asked; a pushed image leaves
+//! compressed (gzip by default) and is named in the store in that form.
 
 use std::time::Instant;
 
@@ -22,7 +24,14 @@ pub(super) struct ImageExporter {
 
 impl Exporter for ImageExporter {
     fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
-        let digest = built.in_form(&self.form)?;
+        // A pushed image is named in the store as it was pushed, so the name and the
+        // registry agree on its digest (its compressed blobs are made for the push anyway).
+        let form = if self.push {
+            self.form.at_the_edge()
+        } else {
+            self.form.clone()
+        };
+        let digest = built.in_form(&form)?;
         let content = built.store.content();
         let (descriptor, platform) = image_descriptor_and_platform(content, &digest)?;
         let mut done = Exported {

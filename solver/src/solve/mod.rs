@@ -32,7 +32,6 @@ use crate::cache::remote::{CacheRecord, RemoteCacheError, RemoteCaches};
 use crate::context::Context;
 use crate::executor::Executor;
 pub(crate) use crate::fsutil::tempdir::TempDir;
-use crate::layer::LayerOptions;
 use crate::snapshot::Snapshots;
 use crate::store::Store;
 use scheduler::Scheduler;
@@ -105,8 +104,9 @@ pub struct SolveOptions {
     pub no_cache: bool,
     /// `--no-cache-filter`: ignore the cache for the ops of these stages (by `AS` name).
     pub no_cache_stages: BTreeSet<String>,
-    /// How layers are written.
-    pub layer: LayerOptions,
+    /// `SOURCE_DATE_EPOCH`: file times in the layers a step writes are clamped to it. (Layers
+    /// are written as plain tars: compression happens at the edge, `cache::compressed`.)
+    pub source_date_epoch: Option<i64>,
     /// Runs RUN steps; `None` makes any RUN fail with a clear error.
     pub executor: Option<Arc<dyn Executor>>,
     /// `--secret id=…` values (never logged, never in a key).

@@ -16,6 +16,9 @@ pub enum RemoteCacheError {
     /// The content store failed.
     #[error(transparent)]
     Content(#[from] ContentError),
+    /// A layer could not be compressed for the export.
+    #[error(transparent)]
+    Compress(#[from] crate::cache::compressed::CompressError),
     /// Writing the cache's layout failed.
     #[error(transparent)]
     Export(#[from] ExportError),

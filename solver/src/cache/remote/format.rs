@@ -48,6 +48,21 @@ impl CacheConfig {
         }
     }
 
+    /// A config of `records` whose plain-tar layers are compressed for leaving the store
+    /// (gzip, made once per layer and remembered), as an exported cache carries them.
+    pub fn at_the_edge(
+        store: &crate::store::Store,
+        mut records: Vec<CacheRecord>,
+    ) -> Result<Self, RemoteCacheError> {
+        use crate::cache::compressed::{LayerCompression, compress_plain};
+        let layers: Vec<_> = records.iter().map(|r| r.layer.clone()).collect();
+        let compressed = compress_plain(store, &layers, LayerCompression::EDGE)?;
+        for (record, layer) in records.iter_mut().zip(compressed) {
+            record.layer = layer;
+        }
+        Ok(Self::new(records))
+    }
+
     /// Parses a config blob, refusing other schemas.
     pub fn parse(bytes: &[u8]) -> Result<Self, RemoteCacheError> {
         let config: Self =

@@ -5,14 +5,19 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::Digest;
 
-use crate::layer::write_layer;
+use crate::layer::{Compression, LayerOptions, write_layer};
 use crate::solve::step_error::StepError;
 use crate::solve::{Inner, LayerChain, LayerRecord, OpResult};
 
 /// Writes a diff directory as a layer blob into the content store (verified, atomic).
 pub(crate) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, StepError> {
     let mut ingest = inner.store.content().ingest()?;
-    let info = write_layer(diff, &mut ingest, &inner.opts.layer)?;
+    // A plain tar: the build path never compresses (an export or push does, once).
+    let options = LayerOptions {
+        compression: Compression::None,
+        source_date_epoch: inner.opts.source_date_epoch,
+    };
+    let info = write_layer(diff, &mut ingest, &options)?;
     let blob = ingest.commit(Some(&info.digest))?;
     Ok(LayerRecord {
         diff_id: info.diff_id,

@@ -1,0 +1,152 @@
+//! Layers compressed at the edge: the build keeps every layer it makes as a plain tar
+//! (addressed by its diff id), and a compressed blob is made only when an export, a push or a
+//! cache export needs one — once per (layer, compression, level), remembered in the cache
+//! index under that triple, and reused by every later export. The parallel gzip is
+//! byte-identical for any thread count, so the compressed digest depends on the layer alone.
+
+use std::collections::HashMap;
+
+use oci_spec::image::Digest;
+
+use super::{CacheEntry, LayerRecord};
+use crate::layer::{Compression, LayerError, recompress};
+use crate::store::{ContentError, Store};
+
+/// A compression and its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerCompression {
+    /// The algorithm.
+    pub kind: Compression,
+    /// `compression-level=` (gzip 0–9, zstd 1–22), else the algorithm's default.
+    pub level: Option<i32>,
+}
+
+impl LayerCompression {
+    /// What leaves the store when nothing else is asked: gzip at its default level, which
+    /// every registry and runtime reads (BuildKit's default too).
+    pub const EDGE: LayerCompression = LayerCompression {
+        kind: Compression::Gzip,
+        level: None,
+    };
+}
+
+/// Why a layer could not be compressed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompressError {
+    /// Reading the layer or storing its compressed blob failed.
+    #[error("layer {digest}: {source}")]
+    Store {
+        /// The layer's blob.
+        digest: Digest,
+        /// Why (boxed: the error stays small).
+        #[source]
+        source: Box<ContentError>,
+    },
+    /// The layer could not be recompressed (or is not its diff id).
+    #[error("layer {digest}: converting the layer: {source}")]
+    Convert {
+        /// The layer's blob.
+        digest: Digest,
+        /// Why (boxed: the error stays small).
+        #[source]
+        source: Box<LayerError>,
+    },
+}
+
+/// Whether a layer of `media_type` is a plain tar (which leaves the store compressed).
+pub fn is_uncompressed(media_type: &str) -> bool {
+    media_type.ends_with(".tar") && !media_type.contains("foreign")
+}
+
+/// `layer` as a blob compressed as `target`: remembered from an earlier conversion, or made
+/// now (checked against its diff id) and remembered.
+pub fn compressed(
+    store: &Store,
+    layer: &LayerRecord,
+    target: LayerCompression,
+) -> Result<LayerRecord, CompressError> {
+    let digest = &layer.digest;
+    let key = format!(
+        "kiln.convert.v1:{digest}:{}:{}",
+        target.kind.media_type(),
+        target
+            .level
+            .map_or_else(|| "default".to_owned(), |l| l.to_string())
+    );
+    if let Some(entry) = super::index::get(store, &key) {
+        return Ok(entry.layer);
+    }
+    let stored = |source| CompressError::Store {
+        digest: digest.clone(),
+        source: Box::new(source),
+    };
+    let blob = store.content().open_blob(digest).map_err(stored)?;
+    let ingest = store.content().ingest().map_err(stored)?;
+    let ingest =
+        recompress(blob, &layer.diff_id, target.kind, target.level, ingest).map_err(|source| {
+            CompressError::Convert {
+                digest: digest.clone(),
+                source: Box::new(source),
+            }
+        })?;
+    let info = ingest.commit(None).map_err(stored)?;
+    let converted = LayerRecord {
+        diff_id: layer.diff_id.clone(),
+        digest: info.digest,
+        size: info.size,
+        media_type: target.kind.media_type().to_owned(),
+        created: layer.created.clone(),
+    };
+    let entry = CacheEntry {
+        layer: converted.clone(),
+        result_key: None,
+    };
+    // Remembering is an optimisation: a failure costs the next export a conversion.
+    let _ = super::index::put(store, &key, &entry);
+    Ok(converted)
+}
+
+/// [`compressed`] for each of `layers` that is a plain tar (the others as they are); each
+/// distinct layer once, at most as many at once as there are cores.
+pub fn compress_plain(
+    store: &Store,
+    layers: &[LayerRecord],
+    target: LayerCompression,
+) -> Result<Vec<LayerRecord>, CompressError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut todo: Vec<&LayerRecord> = Vec::new();
+    for layer in layers {
+        if is_uncompressed(&layer.media_type) && !todo.iter().any(|t| t.digest == layer.digest) {
+            todo.push(layer);
+        }
+    }
+    let mut done: HashMap<Digest, LayerRecord> = HashMap::new();
+    for chunk in todo.chunks(threads) {
+        let results: Vec<Result<LayerRecord, CompressError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|&layer| (layer, s.spawn(move || compressed(store, layer, target))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(layer, h)| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(CompressError::Convert {
+                            digest: layer.digest.clone(),
+                            source: Box::new(LayerError::Write {
+                                source: std::io::Error::other("the compressing thread panicked"),
+                            }),
+                        })
+                    })
+                })
+                .collect()
+        });
+        for (layer, result) in chunk.iter().zip(results) {
+            done.insert(layer.digest.clone(), result?);
+        }
+    }
+    Ok(layers
+        .iter()
+        .map(|l| done.get(&l.digest).cloned().unwrap_or_else(|| l.clone()))
+        .collect())
+}
