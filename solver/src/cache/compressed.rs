@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use oci_spec::image::Digest;
 
 use super::{CacheEntry, LayerRecord};
-use crate::layer::{Compression, LayerError, recompress};
+use crate::layer::{Compression, LayerError, compress_tar, recompress};
 use crate::store::{ContentError, Store};
 
 /// A compression and its level.
@@ -82,13 +82,17 @@ pub fn compressed(
     };
     let blob = store.content().open_blob(digest).map_err(stored)?;
     let ingest = store.content().ingest().map_err(stored)?;
-    let ingest =
-        recompress(blob, &layer.diff_id, target.kind, target.level, ingest).map_err(|source| {
-            CompressError::Convert {
-                digest: digest.clone(),
-                source: Box::new(source),
-            }
-        })?;
+    let converting = |source| CompressError::Convert {
+        digest: digest.clone(),
+        source: Box::new(source),
+    };
+    // A plain tar whose blob digest is its diff id was verified when it was stored: it is
+    // compressed without hashing it again.
+    let ingest = if is_uncompressed(&layer.media_type) && layer.digest == layer.diff_id {
+        compress_tar(blob, target.kind, target.level, ingest).map_err(converting)?
+    } else {
+        recompress(blob, &layer.diff_id, target.kind, target.level, ingest).map_err(converting)?
+    };
     let info = ingest.commit(None).map_err(stored)?;
     let converted = LayerRecord {
         diff_id: layer.diff_id.clone(),

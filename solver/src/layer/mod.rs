@@ -37,7 +37,7 @@ pub use decompress::{decompress_reader, is_archive, layer_media_type};
 pub use error::LayerError;
 pub use read::NumberError;
 pub use read::fault::{PaxSyntax, SparseFault, TarFault};
-pub use recompress::recompress;
+pub use recompress::{compress_tar, recompress};
 pub use write::write_layer;
 
 pub(crate) use apply::{ApplyOptions, Owners, ParentResolver, WhiteoutMode, apply, apply_with};

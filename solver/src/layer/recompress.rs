@@ -35,6 +35,22 @@ pub fn recompress<W: Write>(
     Ok(out)
 }
 
+/// Copies the plain-tar layer `blob` into `out` compressed as `to` (at `level`). No digest is
+/// taken: the content store verified the blob against its digest — its diff id — when it
+/// was stored, which is what [`recompress`] would check again at the cost of a full hash.
+pub fn compress_tar<W: Write>(
+    blob: impl Read,
+    to: Compression,
+    level: Option<i32>,
+    out: W,
+) -> Result<W, LayerError> {
+    let write = |source: io::Error| LayerError::Write { source };
+    let mut compressor = Compressor::with_level(to, level, out).map_err(write)?;
+    let mut blob = BufReader::with_capacity(1 << 20, blob);
+    io::copy(&mut blob, &mut compressor).map_err(|source| LayerError::Input { source })?;
+    compressor.finish().map_err(write)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -69,5 +85,16 @@ mod tests {
         let err = recompress(&gz[..], &other, Compression::Zstd, None, Vec::new()).unwrap_err();
         assert!(matches!(err, LayerError::DiffIdMismatch { .. }), "{err}");
         assert!(err.to_string().contains(&other.to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_plain_tar_compresses_to_the_bytes_a_checked_conversion_makes() {
+        let tar = tar_of(b"hello plain");
+        let diff_id = crate::store::sha256_digest(&tar).unwrap();
+        for to in [Compression::Gzip, Compression::Zstd] {
+            let fast = compress_tar(&tar[..], to, None, Vec::new()).unwrap();
+            let checked = recompress(&tar[..], &diff_id, to, None, Vec::new()).unwrap();
+            assert_eq!(fast, checked, "{to:?}");
+        }
     }
 }

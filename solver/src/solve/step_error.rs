@@ -61,6 +61,9 @@ pub enum StepError {
     /// A base image could not be pulled or resolved.
     #[error(transparent)]
     Image(Box<ImageSourceError>),
+    /// A named local directory the build was not given.
+    #[error(transparent)]
+    UnknownContext(#[from] crate::source::local::UnknownContext),
     /// An `ADD <url>` could not be downloaded.
     #[error(transparent)]
     Http(Box<HttpError>),

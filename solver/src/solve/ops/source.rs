@@ -21,15 +21,9 @@ pub(crate) fn solve(
     let vertex = Vertex::new(&cx.progress, id.0, &name);
     match source {
         Source::Local { name } => {
-            let context = cx
-                .opts
-                .contexts
-                .get(name)
-                .ok_or_else(|| cx.fail(id, format!("no build context named {name:?}")))?;
-            Ok(OpResult::Dir {
-                key: key::local(name),
-                context: context.clone(),
-            })
+            let (key, context) = crate::source::local::named(&cx.opts.contexts, name)
+                .map_err(|e| cx.step_failed(id, e.into()))?;
+            Ok(OpResult::Dir { key, context })
         }
         Source::Http {
             url,
