@@ -34,13 +34,15 @@ pub(super) fn publish(
     started: Instant,
 ) -> Result<ExitCode> {
     let (store, registry) = (&config.store, &config.registry);
-    let layers = solved.result.layers();
     // A cache hit from an imported cache may have left a layer's blob remote; the image
-    // needs them all before it is tagged.
+    // needs them all before it is tagged, and as the plain tars the store keeps (so it is
+    // the image the store that exported the cache committed).
     solved
         .remote_cache
-        .ensure_local(store.content(), layers)
+        .ensure_local(store.content(), solved.result.layers())
         .map_err(|e| anyhow::anyhow!("fetching layers from the imported cache: {e}"))?;
+    let layers = &kiln_solver::cache::compressed::plain_own_layers(store, solved.result.layers())
+        .map_err(|e| anyhow::anyhow!("layers from the imported cache: {e}"))?;
     let mut image_config = front.lowered.config.clone();
     for (k, v) in &config.labels {
         image_config.config.labels.insert(k.clone(), v.clone());

@@ -154,3 +154,58 @@ pub fn compress_plain(
         .map(|l| done.get(&l.digest).cloned().unwrap_or_else(|| l.clone()))
         .collect())
 }
+
+/// `layer` as the plain tar the store keeps for a layer a build made: itself when it is one;
+/// else the store's blob named by its diff id, or one made now by decompressing its blob
+/// (verified against the diff id as it is stored). A layer an imported cache answered with
+/// is compressed; made plain, the image committed from it is the image the store that
+/// exported the cache committed.
+pub fn plain(store: &Store, layer: &LayerRecord) -> Result<LayerRecord, CompressError> {
+    if is_uncompressed(&layer.media_type) {
+        return Ok(layer.clone());
+    }
+    let content = store.content();
+    let stored = |source| CompressError::Store {
+        digest: layer.digest.clone(),
+        source: Box::new(source),
+    };
+    let size = if content.contains(&layer.diff_id) {
+        content.size(&layer.diff_id).map_err(stored)?
+    } else {
+        let blob = content.open_blob(&layer.digest).map_err(stored)?;
+        let mut tar =
+            crate::layer::decompress_reader(std::io::BufReader::with_capacity(1 << 20, blob))
+                .map_err(|source| CompressError::Convert {
+                    digest: layer.digest.clone(),
+                    source: Box::new(source),
+                })?;
+        let mut ingest = content.ingest().map_err(stored)?;
+        std::io::copy(&mut tar, &mut ingest).map_err(|source| CompressError::Convert {
+            digest: layer.digest.clone(),
+            source: Box::new(LayerError::Input { source }),
+        })?;
+        ingest.commit(Some(&layer.diff_id)).map_err(stored)?.size
+    };
+    Ok(LayerRecord {
+        diff_id: layer.diff_id.clone(),
+        digest: layer.diff_id.clone(),
+        size,
+        media_type: Compression::None.media_type().to_owned(),
+        created: layer.created.clone(),
+    })
+}
+
+/// [`plain`] for the layers a build made (those with a `created` time); base layers stay as
+/// they were pulled.
+pub fn plain_own_layers(
+    store: &Store,
+    layers: &[LayerRecord],
+) -> Result<Vec<LayerRecord>, CompressError> {
+    layers
+        .iter()
+        .map(|l| match l.created {
+            Some(_) => plain(store, l),
+            None => Ok(l.clone()),
+        })
+        .collect()
+}

@@ -154,7 +154,8 @@ impl std::str::FromStr for ExportMode {
     }
 }
 
-/// The records of `all` that `mode` exports, for a build whose image has `final_layers`.
+/// The records of `all` that `mode` exports, for a build whose image has `final_layers`
+/// (matched by diff id: a layer is the same whatever its compression).
 pub fn select_records(
     all: &[CacheRecord],
     mode: ExportMode,
@@ -163,7 +164,7 @@ pub fn select_records(
     let mut out: Vec<CacheRecord> = all
         .iter()
         .filter(|r| {
-            mode == ExportMode::Max || final_layers.iter().any(|l| l.digest == r.layer.digest)
+            mode == ExportMode::Max || final_layers.iter().any(|l| l.diff_id == r.layer.diff_id)
         })
         .cloned()
         .collect();
