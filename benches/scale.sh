@@ -47,10 +47,10 @@ build() {
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-# Builds cold once, then RUNS cached and RUNS changed builds (`change` is a command run
+# Builds cold once, then RUNS cached and RUNS changed builds (`changed_file` is rewritten
 # before each changed build); prints one line per kind.
 measure() {
-    local name=$1 ctx=$2 change=$3
+    local name=$1 ctx=$2 changed_file=$3
     local root=$work/root-$name
     rm -rf "$root"
     "$kiln" build -q --root "$root" -t busybox "$work/bb" >/dev/null
@@ -60,8 +60,8 @@ measure() {
         read -r ms rss < <(build "$root" "$ctx" -t "$name")
         cached+=("$ms") cached_rss+=("$rss")
     done
-    for _ in $(seq "$runs"); do
-        $change
+    for n in $(seq "$runs"); do
+        echo "change $n" >"$changed_file"
         read -r ms rss < <(build "$root" "$ctx" -t "$name")
         changed+=("$ms") changed_rss+=("$rss")
     done
@@ -85,12 +85,7 @@ for i in range(n):
         f.write("file %d\n" % i + "x" * (i % 700))
 PY
         printf 'FROM busybox\nCOPY . /app\n' >"$ctx/Dockerfile"
-        counter=0
-        touch_one() {
-            counter=$((counter + 1))
-            echo "change $counter" >"$ctx/d000/e000/f000000.txt"
-        }
-        measure "files-$n" "$ctx" touch_one
+        measure "files-$n" "$ctx" "$ctx/d000/e000/f000000.txt"
     done
     if [[ " $file_counts " == *" 100000 "* ]] && command -v strace >/dev/null; then
         echo "syscalls of one fully cached rebuild of the 100,000-file context (strace -f -c):"
@@ -117,12 +112,7 @@ if has S; then
             esac
         done
     } >"$ctx/Dockerfile"
-    counter=0
-    change_data() {
-        counter=$((counter + 1))
-        echo "data $counter" >"$ctx/data.txt"
-    }
-    measure "200-steps" "$ctx" change_data
+    measure "200-steps" "$ctx" "$ctx/data.txt"
 fi
 
 if has G; then
@@ -138,10 +128,5 @@ if has G; then
         echo "COPY input.txt /input.txt"
         for i in $(seq 1 49); do echo "COPY --from=s$i /out$i /all/out$i"; done
     } >"$ctx/Dockerfile"
-    counter=0
-    change_input() {
-        counter=$((counter + 1))
-        echo "input $counter" >"$ctx/input.txt"
-    }
-    measure "50-stages" "$ctx" change_input
+    measure "50-stages" "$ctx" "$ctx/input.txt"
 fi
