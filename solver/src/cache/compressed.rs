@@ -4,8 +4,6 @@
 //! index under that triple, and reused by every later export. The parallel gzip is
 //! byte-identical for any thread count, so the compressed digest depends on the layer alone.
 
-use std::collections::HashMap;
-
 use oci_spec::image::Digest;
 
 use super::{CacheEntry, LayerRecord};
@@ -110,26 +108,28 @@ pub fn compressed(
     Ok(converted)
 }
 
-/// [`compressed`] for each of `layers` that is a plain tar (the others as they are); each
-/// distinct layer once, at most as many at once as there are cores.
-pub fn compress_plain(
+/// [`compressed`] for each (layer, target) of `jobs`, in order: each distinct pair once, at
+/// most as many at once as there are cores.
+pub fn compress_each(
     store: &Store,
-    layers: &[LayerRecord],
-    target: LayerCompression,
+    jobs: &[(&LayerRecord, LayerCompression)],
 ) -> Result<Vec<LayerRecord>, CompressError> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let mut todo: Vec<&LayerRecord> = Vec::new();
-    for layer in layers {
-        if is_uncompressed(&layer.media_type) && !todo.iter().any(|t| t.digest == layer.digest) {
-            todo.push(layer);
+    let mut distinct: Vec<(&LayerRecord, LayerCompression)> = Vec::new();
+    for &(layer, target) in jobs {
+        if !distinct
+            .iter()
+            .any(|(l, t)| l.digest == layer.digest && *t == target)
+        {
+            distinct.push((layer, target));
         }
     }
-    let mut done: HashMap<Digest, LayerRecord> = HashMap::new();
-    for chunk in todo.chunks(threads) {
+    let mut done: Vec<((Digest, LayerCompression), LayerRecord)> = Vec::new();
+    for chunk in distinct.chunks(threads) {
         let results: Vec<Result<LayerRecord, CompressError>> = std::thread::scope(|s| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|&layer| (layer, s.spawn(move || compressed(store, layer, target))))
+                .map(|&(layer, target)| (layer, s.spawn(move || compressed(store, layer, target))))
                 .collect();
             handles
                 .into_iter()
@@ -145,13 +145,42 @@ pub fn compress_plain(
                 })
                 .collect()
         });
-        for (layer, result) in chunk.iter().zip(results) {
-            done.insert(layer.digest.clone(), result?);
+        for (&(layer, target), result) in chunk.iter().zip(results) {
+            done.push(((layer.digest.clone(), target), result?));
         }
     }
+    Ok(jobs
+        .iter()
+        .filter_map(|(layer, target)| {
+            done.iter()
+                .find(|((d, t), _)| *d == layer.digest && t == target)
+                .map(|(_, converted)| converted.clone())
+        })
+        .collect())
+}
+
+/// `layers` with each plain tar among them compressed as `target` (see [`compress_each`]),
+/// the others as they are.
+pub fn compress_plain(
+    store: &Store,
+    layers: &[LayerRecord],
+    target: LayerCompression,
+) -> Result<Vec<LayerRecord>, CompressError> {
+    let jobs: Vec<_> = layers
+        .iter()
+        .filter(|l| is_uncompressed(&l.media_type))
+        .map(|l| (l, target))
+        .collect();
+    let mut converted = compress_each(store, &jobs)?.into_iter();
     Ok(layers
         .iter()
-        .map(|l| done.get(&l.digest).cloned().unwrap_or_else(|| l.clone()))
+        .map(|l| {
+            if is_uncompressed(&l.media_type) {
+                converted.next().unwrap_or_else(|| l.clone())
+            } else {
+                l.clone()
+            }
+        })
         .collect())
 }
 

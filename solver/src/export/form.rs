@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::error::ExportError;
 use crate::cache::LayerRecord;
 pub use crate::cache::compressed::LayerCompression;
-use crate::cache::compressed::compressed;
+use crate::cache::compressed::compress_each;
 use crate::layer::Compression;
 use crate::store::Store;
 
@@ -249,10 +249,10 @@ pub fn rewrite_image(
         entry["mediaType"] = json!(mt);
         out_layers.push(entry);
     }
-    if out_layers == layers_before(&m)
-        && form.oci_mediatypes != Some(false)
-        && form.annotations.manifest.is_empty()
-    {
+    let unchanged = m["layers"]
+        .as_array()
+        .map_or(out_layers.is_empty(), |before| *before == out_layers);
+    if unchanged && form.oci_mediatypes != Some(false) && form.annotations.manifest.is_empty() {
         // Nothing changed: the committed image is already in this form.
         return Ok(manifest.clone());
     }
@@ -281,52 +281,18 @@ fn digest_at(descriptor: &Value) -> Result<Digest, crate::image::manifest::BadDi
     })
 }
 
-/// The manifest's layer descriptors as they are.
-fn layers_before(m: &Value) -> Vec<Value> {
-    m["layers"].as_array().cloned().unwrap_or_default()
-}
-
-/// Converts each layer that has a target (several at once, at most one per core); `None`
-/// for the others.
+/// Converts each layer that has a target (see [`compress_each`]); `None` for the others.
 fn convert_all(
     store: &Store,
     records: &[(Option<LayerCompression>, LayerRecord)],
 ) -> Result<Vec<Option<(Compression, LayerRecord)>>, ExportError> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let todo: Vec<usize> = (0..records.len())
-        .filter(|&i| records[i].0.is_some())
+    let jobs: Vec<_> = records
+        .iter()
+        .filter_map(|(target, record)| Some((record, (*target)?)))
         .collect();
-    let mut out: Vec<Option<(Compression, LayerRecord)>> = records.iter().map(|_| None).collect();
-    for chunk in todo.chunks(threads) {
-        let done: Vec<(usize, Result<LayerRecord, ExportError>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .filter_map(|&i| {
-                    let (target, record) = &records[i];
-                    let target = (*target)?;
-                    Some((i, s.spawn(move || compressed(store, record, target))))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(i, h)| {
-                    let r = match h.join() {
-                        Ok(r) => r.map_err(ExportError::from),
-                        Err(_) => Err(ExportError::Rewrite {
-                            digest: records[i].1.digest.clone(),
-                            detail: "the compressing thread panicked".to_owned(),
-                        }),
-                    };
-                    (i, r)
-                })
-                .collect()
-        });
-        for (i, r) in done {
-            let target = records[i].0.map(|t| t.kind);
-            if let Some(kind) = target {
-                out[i] = Some((kind, r?));
-            }
-        }
-    }
-    Ok(out)
+    let mut converted = compress_each(store, &jobs)?.into_iter();
+    Ok(records
+        .iter()
+        .map(|(target, _)| Some((target.as_ref()?.kind, converted.next()?)))
+        .collect())
 }

@@ -61,10 +61,12 @@ pub(crate) fn download(
 ) -> Result<Downloaded, HttpError> {
     let (url, filename) = (req.url, req.filename);
     let shown = redact(url);
-    check_filename(filename).map_err(|()| HttpError::FileName {
-        url: shown.clone(),
-        name: filename.to_owned(),
-    })?;
+    if !is_one_component(filename) {
+        return Err(HttpError::FileName {
+            url: shown,
+            name: filename.to_owned(),
+        });
+    }
     let pinned = req.checksum.map(|c| Pinned::parse(c, &shown)).transpose()?;
     let cache = HttpCache::new(store_root);
     let record_path = cache.record_path(url, filename);
@@ -142,11 +144,8 @@ pub(crate) fn download(
 }
 
 /// The file name must be one plain path component: it is joined to a directory.
-fn check_filename(name: &str) -> Result<(), ()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-        return Err(());
-    }
-    Ok(())
+fn is_one_component(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']))
 }
 
 /// Mode 0600 (BuildKit's) and the mtime, once the content is complete.
@@ -195,10 +194,10 @@ mod tests {
 
     #[test]
     fn file_names_are_one_component() {
-        assert!(check_filename("a.txt").is_ok());
-        assert!(check_filename("__unnamed__").is_ok());
+        assert!(is_one_component("a.txt"));
+        assert!(is_one_component("__unnamed__"));
         for bad in ["", ".", "..", "a/b", "a\0b"] {
-            assert!(check_filename(bad).is_err(), "{bad:?}");
+            assert!(!is_one_component(bad), "{bad:?}");
         }
     }
 }
