@@ -1340,6 +1340,15 @@ def main():
                                   "parse-level error: " + short(line.get("error_contains") or line.note, 200)}
             # ---- BUILD + JUDGE
             r.update(h.run_line(line))
+            if r["verdict"] == "MISMATCH":
+                # Built once more: a case that passes then is reported as flaky (with what the
+                # first build said, at the end of the output), not failed; one that mismatches
+                # twice fails the suite.
+                first = {k: r[k] for k in ("detail", "tail", "dir", "commands") if k in r}
+                again = h.run_line(line)
+                if again["verdict"] == "ok":
+                    r.update(again)
+                    r["flaky"] = first
             if r["verdict"] == "cannot-run":
                 r["group"] = reason_group(r["detail"])
             results.append(r)
@@ -1368,6 +1377,19 @@ def main():
     print("# cannot run, by reason: " + ", ".join(f"{k}: {v}" for k, v in sorted(groups.items(), key=lambda x: -x[1])))
     if unexpected:
         print(f"# {unexpected} unexpected parse result(s)")
+    # What went wrong comes last, beside the summary, where a CI log's tail shows it.
+    for r in results:
+        for label, what in (("FLAKY (mismatched once, then ok)", r.get("flaky")),
+                            ("MISMATCH", r if r["verdict"] == "MISMATCH" else None)):
+            if what:
+                print(f"# {label}: {r['file']}: {short(what.get('detail', ''), 400)}")
+                for cmd in what.get("commands") or []:
+                    print(f"#   $ {short(cmd, 400)}")
+                for tail_line in (what.get("tail") or "").strip().splitlines()[-12:]:
+                    print(f"#   | {tail_line}")
+    flaky = cnt(lambda r: "flaky" in r)
+    if flaky:
+        summary += f" ({flaky} flaky: mismatched once, then ok)"
     print(summary)
     print(f"# {time.monotonic() - t0:.0f}s; report: {report_path}")
     os.makedirs(os.path.dirname(os.path.abspath(report_path)), exist_ok=True)
