@@ -13,20 +13,24 @@
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, DirBuilder, Metadata};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::fs::{self, Metadata};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::CopyError;
-use super::meta::{self, Attrs, NewDir, Times};
+use super::meta::{Attrs, NewDir, Times};
 use super::path::rooted;
 use super::source::{MAX_LINKS, is_absent};
+use super::upper::Upper;
 
 /// What is at a destination path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub enum Kind {
+    /// A directory.
     Dir,
+    /// A symlink.
     Symlink,
+    /// Anything else.
     Other,
 }
 
@@ -38,7 +42,8 @@ pub(super) struct Entry {
     pub(super) in_upper: bool,
     /// A real directory sits at the same path in the lower.
     pub(super) lower_dir: bool,
-    meta: Metadata,
+    /// The lower's entry, when this is it.
+    lower: Option<Metadata>,
 }
 
 /// What is known about a destination directory's children without looking.
@@ -79,20 +84,13 @@ impl DirState {
 /// The upper over the lower.
 #[derive(Debug)]
 pub(super) struct DestView<'a> {
-    upper: &'a Path,
+    upper: &'a mut dyn Upper,
     lower: Option<&'a Path>,
-    /// Directory attributes to apply at the end, in order (a later one for the same
-    /// directory wins).
-    dirs: Vec<(PathBuf, Attrs)>,
 }
 
 impl<'a> DestView<'a> {
-    pub(super) fn new(upper: &'a Path, lower: Option<&'a Path>) -> Self {
-        Self {
-            upper,
-            lower,
-            dirs: Vec::new(),
-        }
+    pub(super) fn new(upper: &'a mut dyn Upper, lower: Option<&'a Path>) -> Self {
+        Self { upper, lower }
     }
 
     /// Whether the destination has an image below the layer being written.
@@ -100,9 +98,14 @@ impl<'a> DestView<'a> {
         self.lower.is_some()
     }
 
-    /// The host path of `rel` in the layer being written.
-    pub(super) fn upper_path(&self, rel: &Path) -> PathBuf {
-        self.upper.join(rel)
+    /// The layer being written.
+    pub(super) fn upper(&mut self) -> &mut dyn Upper {
+        self.upper
+    }
+
+    /// The layer being written, to look at.
+    pub(super) fn upper_ref(&self) -> &dyn Upper {
+        self.upper
     }
 
     fn root_state(&self) -> DirState {
@@ -126,20 +129,20 @@ impl<'a> DestView<'a> {
         };
         let lower_dir = lower_meta.as_ref().is_some_and(Metadata::is_dir);
         if !state.upper_empty
-            && let Some(meta) = lstat(&self.upper.join(&rel))?
+            && let Some(kind) = self.upper.kind(&rel)?
         {
             return Ok(Some(Entry {
-                kind: kind_of(&meta),
+                kind,
                 in_upper: true,
                 lower_dir,
-                meta,
+                lower: None,
             }));
         }
         Ok(lower_meta.map(|meta| Entry {
-            kind: kind_of(&meta),
+            kind: Kind::of(&meta),
             in_upper: false,
             lower_dir,
-            meta,
+            lower: Some(meta),
         }))
     }
 
@@ -182,12 +185,13 @@ impl<'a> DestView<'a> {
                     if links > MAX_LINKS {
                         return Err(CopyError::TooManySymlinks { path: rooted(rel) });
                     }
-                    let host = if link.in_upper {
-                        self.upper.join(&candidate)
-                    } else {
-                        self.lower.unwrap_or(self.upper).join(&candidate)
+                    let target = match (link.in_upper, self.lower) {
+                        (false, Some(lower)) => {
+                            let host = lower.join(&candidate);
+                            fs::read_link(&host).map_err(CopyError::io("readlink", &host))?
+                        }
+                        _ => self.upper.read_link(&candidate)?,
                     };
-                    let target = fs::read_link(&host).map_err(CopyError::io("readlink", &host))?;
                     // Start again from the root with the link spliced in, `..` stopping at
                     // `/`, as `fs.RootPath` does.
                     let base = if target.is_absolute() {
@@ -204,8 +208,10 @@ impl<'a> DestView<'a> {
                     kind = Some(Kind::Dir);
                 }
                 Some(found) if found.kind == Kind::Dir => {
-                    if create.is_some() && !found.in_upper {
-                        self.recreate(&candidate, &found.meta)?;
+                    if create.is_some()
+                        && let Some(lower) = &found.lower
+                    {
+                        self.recreate(&candidate, lower)?;
                     }
                     state = DirState::child(Some(&found));
                     current = candidate;
@@ -241,52 +247,31 @@ impl<'a> DestView<'a> {
     /// A new directory, as BuildKit's `MkdirAll` makes it: `new`'s owner and mode, the time
     /// now.
     fn create_dir(&mut self, rel: &Path, new: NewDir) -> Result<(), CopyError> {
-        let path = self.upper.join(rel);
-        DirBuilder::new()
-            .mode(0o755)
-            .create(&path)
-            .map_err(CopyError::io("mkdir", &path))?;
-        let attrs = Attrs {
-            uid: new.uid,
-            gid: new.gid,
-            mode: new.mode,
-            times: Times::now(),
-        };
-        meta::set_owner_mode(&path, &attrs, false)
+        self.upper
+            .create_dir(rel, Some((new.uid, new.gid, new.mode)))
     }
 
     /// A lower directory brought into the upper unchanged.
     fn recreate(&mut self, rel: &Path, lower: &Metadata) -> Result<(), CopyError> {
-        let path = self.upper.join(rel);
-        DirBuilder::new()
-            .mode(0o755)
-            .create(&path)
-            .map_err(CopyError::io("mkdir", &path))?;
+        self.upper.create_dir(rel, None)?;
         let attrs = Attrs {
             uid: lower.uid(),
             gid: lower.gid(),
             mode: lower.mode() & 0o7777,
             times: Times::of(lower),
         };
-        self.dirs.push((path, attrs));
+        self.upper.dir_attrs_later(rel, attrs);
         Ok(())
     }
 
     /// Records the final attributes of a directory written in the upper.
     pub(super) fn finish_dir_later(&mut self, rel: &Path, attrs: Attrs) {
-        self.dirs.push((self.upper.join(rel), attrs));
+        self.upper.dir_attrs_later(rel, attrs);
     }
 
     /// Applies directory attributes; call once everything is written.
     pub(super) fn finish(self) -> Result<(), CopyError> {
-        for (path, attrs) in &self.dirs {
-            meta::set_owner_mode(path, attrs, false)?;
-        }
-        // Times last: chown and chmod do not move an mtime, but keep the order obvious.
-        for (path, attrs) in &self.dirs {
-            meta::set_times(path, attrs.times)?;
-        }
-        Ok(())
+        self.upper.finish()
     }
 }
 
@@ -312,16 +297,5 @@ fn lstat(path: &Path) -> Result<Option<Metadata>, CopyError> {
         Ok(meta) => Ok(Some(meta)),
         Err(err) if is_absent(&err) => Ok(None),
         Err(err) => Err(CopyError::io("lstat", path)(err)),
-    }
-}
-
-fn kind_of(meta: &Metadata) -> Kind {
-    let kind = meta.file_type();
-    if kind.is_dir() {
-        Kind::Dir
-    } else if kind.is_symlink() {
-        Kind::Symlink
-    } else {
-        Kind::Other
     }
 }

@@ -15,9 +15,11 @@ use super::error::CopyError;
 
 /// Access and modification times, to the nanosecond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Times {
-    pub(super) atime: (i64, i64),
-    pub(super) mtime: (i64, i64),
+pub struct Times {
+    /// Seconds and nanoseconds of the last access.
+    pub atime: (i64, i64),
+    /// Seconds and nanoseconds of the last modification.
+    pub mtime: (i64, i64),
 }
 
 impl Times {
@@ -56,12 +58,15 @@ impl Times {
 
 /// The owner, mode and times an entry ends up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Attrs {
-    pub(super) uid: u32,
-    pub(super) gid: u32,
+pub struct Attrs {
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
     /// Permission and set-id/sticky bits.
-    pub(super) mode: u32,
-    pub(super) times: Times,
+    pub mode: u32,
+    /// Access and modification times.
+    pub times: Times,
 }
 
 /// How copied entries get their owner and mode.
@@ -146,12 +151,6 @@ pub(super) fn set_times(path: &Path, times: Times) -> Result<(), CopyError> {
     };
     rustix::fs::utimensat(CWD, path, &stamps, AtFlags::SYMLINK_NOFOLLOW)
         .map_err(|errno| CopyError::io("utimensat", path)(errno.into()))
-}
-
-/// Everything at once, for entries that are complete when written.
-pub(super) fn apply(path: &Path, attrs: &Attrs, symlink: bool) -> Result<(), CopyError> {
-    set_owner_mode(path, attrs, symlink)?;
-    set_times(path, attrs.times)
 }
 
 /// Copies extended attributes from `src` to `dst`, both unfollowed. Like BuildKit, which

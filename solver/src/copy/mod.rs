@@ -1,10 +1,11 @@
 //! COPY and ADD without a container: the file engine that writes what one instruction adds.
 //!
 //! It reads sources from a source root (the build context directory, or the filesystem of
-//! another stage or image) and writes into an output diff directory, `out_root`, that mirrors
-//! absolute paths in the image (`/app/x` is `out_root/app/x`); the layer module turns that
-//! directory into a layer. The stage's current filesystem, when given, is only read: to find
-//! existing directories and symlinks at the destination and the names `--chown` uses.
+//! another stage or image) and writes into an [`Upper`]: the layer being made, with paths as
+//! in the image (`/app/x` is `app/x`) — a [`PlannedLayer`] streamed into the layer tar with no
+//! staging copy, or a diff directory on disk ([`DiskUpper`]) that the layer module archives.
+//! The stage's current filesystem, when given, is only read: to find existing directories
+//! and symlinks at the destination and the names `--chown` uses.
 //!
 //! The semantics are BuildKit's (Dockerfile frontend `dispatchCopy`, the file op backend and
 //! fsutil's copier), with one deliberate refusal where BuildKit guesses: a source that climbs
@@ -24,8 +25,10 @@ mod meta;
 mod path;
 mod place;
 mod plan;
+mod planned;
 mod source;
 mod tree;
+mod upper;
 
 #[cfg(test)]
 mod test_support;
@@ -33,20 +36,21 @@ mod test_support;
 mod tests;
 
 use std::ffi::OsStr;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub use chmod::{ChmodSpec, ModeOp, parse_chmod};
 pub use chown::resolve_chown;
 pub(crate) use chown::{exec_user, passwd_by_uid, supplementary_gids};
+pub use dest::Kind;
 pub use error::CopyError;
+pub use meta::{Attrs, Times};
+pub use planned::PlannedLayer;
 pub use source::SourceTree;
+pub use upper::{DiskUpper, NewEntry, Upper};
 
 use crate::context::dockerignore::PatternMatcher;
-use dest::{DestView, Kind};
-use meta::{Attrs, NewDir, Policy, Times};
+use dest::DestView;
+use meta::{NewDir, Policy};
 use place::Dest;
 use tree::Filters;
 
@@ -97,15 +101,16 @@ pub struct CopyStats {
     pub archive_entries: u64,
 }
 
-/// Copies `spec`'s sources from `src` into `out_root`, as seen over `dest_rootfs`.
+/// Copies `spec`'s sources from `src` into the layer `upper`, as seen over `dest_rootfs`.
 ///
 /// Every source is found, and the destination checked, before anything is written; a
-/// failure after that leaves `out_root` half written, to be thrown away.
+/// failure after that leaves `upper` half written, to be thrown away. An ADD that extracts
+/// an archive needs an upper on disk ([`DiskUpper`]).
 pub fn copy(
     spec: &CopySpec,
     src: &SourceTree<'_>,
     dest_rootfs: Option<&Path>,
-    out_root: &Path,
+    upper: &mut dyn Upper,
 ) -> Result<CopyStats, CopyError> {
     let chown = spec
         .chown
@@ -138,7 +143,7 @@ pub fn copy(
         })
         .collect();
     let dest = Dest::parse(&spec.dest);
-    let mut view = DestView::new(out_root, dest_rootfs);
+    let mut view = DestView::new(upper, dest_rootfs);
     let policy = Policy {
         chown,
         chmod: chmod.as_ref(),
@@ -172,28 +177,18 @@ pub fn write_inline_file(
     chown: Option<&str>,
     chmod: Option<&str>,
     dest_rootfs: Option<&Path>,
-    out_root: &Path,
+    upper: &mut dyn Upper,
 ) -> Result<(), CopyError> {
     let owner = chown.map(|c| resolve_chown(c, dest_rootfs)).transpose()?;
     let chmod = chmod.map(parse_chmod).transpose()?;
     let dest = Dest::parse(dest);
-    let mut view = DestView::new(out_root, dest_rootfs);
+    let mut view = DestView::new(upper, dest_rootfs);
     let new_dir = NewDir::new(owner, chmod.as_ref());
     place::prepare(&mut view, &dest, new_dir)?;
     let (resolved, kind) = view.resolve(&dest.rel)?;
     let (parent, state, file_name) =
         place::file_slot(&mut view, &resolved, kind, OsStr::new(name), new_dir)?;
-    tree::prepare_target(&view, &parent, state, &file_name)?;
-    let host = view.upper_path(&parent.join(&file_name));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&host)
-        .map_err(CopyError::io("create", &host))?;
-    file.write_all(data)
-        .map_err(CopyError::io("write", &host))?;
-    drop(file);
+    tree::prepare_target(&mut view, &parent, state, &file_name)?;
     let (uid, gid) = owner.unwrap_or((0, 0));
     let attrs = Attrs {
         uid,
@@ -201,7 +196,12 @@ pub fn write_inline_file(
         mode: chmod.map_or(0o644, |c| c.apply(0o644, false)),
         times: Times::now(),
     };
-    meta::apply(&host, &attrs, false)?;
+    view.upper().add(
+        &parent.join(&file_name),
+        NewEntry::Bytes(data),
+        &attrs,
+        None,
+    )?;
     view.finish()
 }
 
@@ -213,14 +213,14 @@ pub fn make_dir(
     path: &str,
     chown: Option<&str>,
     dest_rootfs: Option<&Path>,
-    out_root: &Path,
+    upper: &mut dyn Upper,
 ) -> Result<(), CopyError> {
     let owner = chown
         .map(|c| resolve_chown(c, dest_rootfs))
         .transpose()?
         .unwrap_or((0, 0));
     let rel = Path::new(path.trim_start_matches('/'));
-    let mut view = DestView::new(out_root, dest_rootfs);
+    let mut view = DestView::new(upper, dest_rootfs);
     if view.resolve(rel)?.1 == Some(Kind::Dir) {
         return Ok(());
     }

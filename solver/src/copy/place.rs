@@ -136,10 +136,18 @@ pub(super) fn unpack(
         whiteouts: WhiteoutMode::Keep,
         owners,
     };
-    let into = view.upper_path(&dir);
+    // An archive is extracted by the layer applier, which writes to disk: the file op gives
+    // ADD a diff directory (`DiskUpper`).
+    let Some(host_root) = view.upper_ref().host_dir().map(Path::to_owned) else {
+        return Err(CopyError::io("extract", archive)(std::io::Error::other(
+            "an archive is extracted only into a layer on disk",
+        )));
+    };
+    let into = host_root.join(&dir);
     let applied = if view.has_lower() {
         let mut resolver = ThroughImage {
             view,
+            host_root,
             dir: dir.clone(),
             // go-archive makes an entry's missing parents 0755 and root's.
             new_dir: NewDir::new(None, None),
@@ -162,6 +170,8 @@ pub(super) fn unpack(
 /// Resolves an archive's parent directories through the destination image.
 struct ThroughImage<'v, 'a> {
     view: &'v mut DestView<'a>,
+    /// The diff directory the archive is extracted into.
+    host_root: PathBuf,
     /// The extraction directory, relative to the root.
     dir: PathBuf,
     new_dir: NewDir,
@@ -188,12 +198,12 @@ impl ParentResolver for ThroughImage<'_, '_> {
         let rel = found.map_err(|e| match e {
             CopyError::NotADirectory { path } => RootPathError::NotADirectory { path: path.into() },
             other => RootPathError::Io {
-                path: self.view.upper_path(&wanted),
+                path: self.host_root.join(&wanted),
                 source: std::io::Error::other(other.to_string()),
             },
         })?;
         Ok(rel.map(|rel| Resolved {
-            abs: self.view.upper_path(&rel),
+            abs: self.host_root.join(&rel),
             rel,
             created: Vec::new(),
         }))

@@ -9,20 +9,18 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, Metadata, OpenOptions};
-use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::fs::{self, Metadata};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-
-use rustix::fs::{CWD, FileType, Mode};
 
 use super::CopyStats;
 use super::dest::{DestView, DirState, Kind};
 use super::error::CopyError;
 use super::glob;
-use super::meta::{self, Attrs, Policy};
+use super::meta::{Attrs, Policy};
 use super::path::rooted;
 use super::source::{Found, SourceTree, is_absent};
+use super::upper::{self, NewEntry};
 use crate::context::dockerignore::{MatchInfo, PatternError, PatternMatcher};
 
 /// `--parents` include patterns and `--exclude` patterns, matched on paths relative to the
@@ -113,8 +111,8 @@ pub(super) struct Copier<'c, 'v> {
     policy: Policy<'c>,
     filters: Filters<'c>,
     stats: &'c mut CopyStats,
-    /// (device, inode) of regular files already written → where; one map per source, as
-    /// fsutil makes one copier per source.
+    /// (device, inode) of regular files already written → where in the layer; one map per
+    /// source, as fsutil makes one copier per source.
     links: HashMap<(u64, u64), PathBuf>,
 }
 
@@ -240,20 +238,18 @@ impl<'c, 'v> Copier<'c, 'v> {
     /// Creates the entered directories that are not created yet, outermost first.
     fn create_pending(&mut self, pending: &mut [Pending]) -> Result<(), CopyError> {
         for dir in pending.iter_mut().filter(|d| !d.created) {
-            let host = self.view.upper_path(&dir.target);
             match dir.existing {
                 Some((Kind::Dir, true)) => {}
-                Some((Kind::Dir, false)) | None => fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(&host)
-                    .map_err(CopyError::io("mkdir", &host))?,
+                Some((Kind::Dir, false)) | None => {
+                    self.view.upper().create_dir(&dir.target, None)?;
+                }
                 Some(_) => {
                     return Err(CopyError::CannotCopyToNonDirectory {
                         path: rooted(&dir.target),
                     });
                 }
             }
-            meta::copy_xattrs(&dir.src, &host);
+            self.view.upper().dir_xattrs_from(&dir.target, &dir.src);
             self.view.finish_dir_later(&dir.target, dir.attrs);
             dir.created = true;
             self.stats.dirs += 1;
@@ -271,56 +267,50 @@ impl<'c, 'v> Copier<'c, 'v> {
         name: &OsStr,
     ) -> Result<(), CopyError> {
         let target = parent.join(name);
-        let host = self.view.upper_path(&target);
         prepare_target(self.view, parent, state, name)?;
         let kind = meta.file_type();
-        if kind.is_file() {
+        let link;
+        let entry = if kind.is_file() {
             if meta.nlink() > 1 {
                 let key = (meta.dev(), meta.ino());
                 if let Some(first) = self.links.get(&key) {
-                    fs::hard_link(first, &host).map_err(CopyError::io("link", &host))?;
+                    self.view.upper().add_hardlink(&target, first)?;
                     self.stats.hardlinks += 1;
                     return Ok(());
                 }
-                self.links.insert(key, host.clone());
+                self.links.insert(key, target.clone());
             }
-            copy_file(src, &host)?;
             self.stats.files += 1;
             self.stats.bytes += meta.len();
+            NewEntry::File {
+                src,
+                size: meta.len(),
+            }
         } else if kind.is_symlink() {
-            let link = fs::read_link(src).map_err(CopyError::io("readlink", src))?;
-            std::os::unix::fs::symlink(&link, &host).map_err(CopyError::io("symlink", &host))?;
+            link = fs::read_link(src).map_err(CopyError::io("readlink", src))?;
             self.stats.symlinks += 1;
+            NewEntry::Symlink(&link)
         } else if kind.is_char_device()
             || kind.is_block_device()
             || kind.is_fifo()
             || kind.is_socket()
         {
-            rustix::fs::mknodat(
-                CWD,
-                &host,
-                FileType::from_raw_mode(meta.mode()),
-                Mode::from_raw_mode(meta.mode() & 0o7777),
-                meta.rdev(),
-            )
-            .map_err(|errno| CopyError::io("mknod", &host)(errno.into()))?;
             self.stats.special += 1;
+            upper::special(meta)
         } else {
             return Err(CopyError::UnsupportedFileType {
                 path: src.to_owned(),
             });
-        }
+        };
         let attrs = self.policy.attrs_for(meta);
-        meta::set_owner_mode(&host, &attrs, kind.is_symlink())?;
-        meta::copy_xattrs(src, &host);
-        meta::set_times(&host, attrs.times)
+        self.view.upper().add(&target, entry, &attrs, Some(src))
     }
 }
 
 /// Clears the way for a non-directory at `parent/name`: a directory there is an error
 /// (fsutil's `ensureEmptyFileTarget`), anything else written earlier is replaced.
 pub(super) fn prepare_target(
-    view: &DestView<'_>,
+    view: &mut DestView<'_>,
     parent: &Path,
     state: DirState,
     name: &OsStr,
@@ -332,23 +322,8 @@ pub(super) fn prepare_target(
         Some(entry) if entry.kind == Kind::Dir => Err(CopyError::CannotReplaceDirectory {
             path: rooted(&parent.join(name)),
         }),
-        Some(entry) if entry.in_upper => {
-            let host = view.upper_path(&parent.join(name));
-            fs::remove_file(&host).map_err(CopyError::io("remove", &host))
-        }
+        Some(entry) if entry.in_upper => view.upper().remove(&parent.join(name)),
         // Something in the lower is simply covered by the new entry in the layer.
         _ => Ok(()),
     }
-}
-
-fn copy_file(src: &Path, dst: &Path) -> Result<(), CopyError> {
-    let mut from = File::open(src).map_err(CopyError::io("open", src))?;
-    let mut to = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dst)
-        .map_err(CopyError::io("create", dst))?;
-    io::copy(&mut from, &mut to).map_err(CopyError::io("copy to", dst))?;
-    Ok(())
 }

@@ -51,7 +51,7 @@ pub(crate) fn describe(
     }
     if file_type.is_char_device() && meta.rdev() == 0 {
         return Ok(Some(Described {
-            header: marker(whiteout_path(rel)),
+            header: whiteout_header(rel),
             opaque_marker: None,
             has_content: false,
         }));
@@ -124,6 +124,11 @@ pub(crate) fn describe(
         opaque_marker,
         has_content,
     }))
+}
+
+/// The whiteout that deletes `rel` (a 0:0 character device in a diff).
+pub(crate) fn whiteout_header(rel: &[u8]) -> EntryHeader {
+    marker(whiteout_path(rel))
 }
 
 /// `dir/name` → `dir/.wh.name`.

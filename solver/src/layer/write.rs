@@ -11,7 +11,7 @@ use walkdir::WalkDir;
 
 use super::compress::Compressor;
 use super::hash::{HashWriter, sha256_digest};
-use super::header::{END_OF_ARCHIVE, padding, write_header};
+use super::header::{END_OF_ARCHIVE, EntryHeader, padding, write_header};
 use super::source::{Hardlinks, describe};
 use super::{LayerError, LayerInfo, LayerOptions};
 
@@ -29,29 +29,18 @@ pub fn write_layer<W: Write>(
     out: W,
     opts: &LayerOptions,
 ) -> Result<LayerInfo, LayerError> {
-    let write_error = |source| LayerError::Write { source };
     if !std::fs::metadata(diff_root).is_ok_and(|m| m.is_dir()) {
         return Err(LayerError::NotADirectory {
             path: diff_root.to_path_buf(),
         });
     }
-
-    let compressed = HashWriter::new(out);
-    let compressor = Compressor::new(opts.compression, compressed).map_err(write_error)?;
-    let mut tar = BufWriter::with_capacity(IO_BUFFER, HashWriter::new(compressor));
+    let mut tar = TarStream::new(out, opts)?;
     let mut hardlinks = Hardlinks::new();
-    let mut buf = vec![0u8; IO_BUFFER];
-
     for entry in WalkDir::new(diff_root)
         .follow_links(false)
         .sort_by_file_name()
         .min_depth(1)
     {
-        // A cancelled build stops compressing at once rather than finishing a layer nobody
-        // will tag.
-        if crate::cancel::is_cancelled() {
-            return Err(LayerError::Cancelled);
-        }
         let entry = entry.map_err(|error| LayerError::Read {
             path: error.path().unwrap_or(diff_root).to_path_buf(),
             source: error.into(),
@@ -73,28 +62,94 @@ pub fn write_layer<W: Write>(
         else {
             continue;
         };
-        write_header(&mut tar, &described.header).map_err(write_error)?;
-        if described.has_content {
-            copy_content(path, described.header.size, &mut tar, &mut buf)?;
-        }
+        let content = if described.has_content {
+            Content::File(path)
+        } else {
+            Content::None
+        };
+        tar.entry(&described.header, content)?;
         if let Some(marker) = &described.opaque_marker {
-            write_header(&mut tar, marker).map_err(write_error)?;
+            tar.entry(marker, Content::None)?;
         }
     }
-    tar.write_all(&END_OF_ARCHIVE).map_err(write_error)?;
+    tar.finish()
+}
 
-    let uncompressed = tar.into_inner().map_err(|e| write_error(e.into_error()))?;
-    let (compressor, diff_hasher, _) = uncompressed.finish();
-    let compressed = compressor.finish().map_err(write_error)?;
-    let (mut out, blob_hasher, size) = compressed.finish();
-    out.flush().map_err(write_error)?;
+/// What follows an entry's header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Content<'a> {
+    /// Nothing (not a regular file, or an empty one).
+    None,
+    /// `header.size` bytes read from this file.
+    File(&'a Path),
+    /// These bytes (exactly `header.size` of them).
+    Bytes(&'a [u8]),
+}
 
-    Ok(LayerInfo {
-        diff_id: sha256_digest(diff_hasher)?,
-        digest: sha256_digest(blob_hasher)?,
-        size,
-        media_type: opts.compression.media_type().to_owned(),
-    })
+/// A layer tar being written: entries in, both digests out. Whoever feeds it decides the
+/// entries and their order; it owns the encoding, the compression and the hashing, so every
+/// way of making a layer (a diff directory, a planned COPY) writes the same bytes for the
+/// same entries.
+pub(crate) struct TarStream<W: Write> {
+    tar: BufWriter<HashWriter<Compressor<HashWriter<W>>>>,
+    buf: Vec<u8>,
+    compression: super::Compression,
+}
+
+impl<W: Write> TarStream<W> {
+    /// Starts a layer written to `out` with `opts`' compression.
+    pub(crate) fn new(out: W, opts: &LayerOptions) -> Result<Self, LayerError> {
+        let compressor = Compressor::new(opts.compression, HashWriter::new(out))
+            .map_err(|source| LayerError::Write { source })?;
+        Ok(Self {
+            tar: BufWriter::with_capacity(IO_BUFFER, HashWriter::new(compressor)),
+            buf: vec![0u8; IO_BUFFER],
+            compression: opts.compression,
+        })
+    }
+
+    /// Writes one entry: its header(s), then its content and padding.
+    pub(crate) fn entry(
+        &mut self,
+        header: &EntryHeader,
+        content: Content<'_>,
+    ) -> Result<(), LayerError> {
+        // A cancelled build stops writing at once rather than finishing a layer nobody will
+        // tag.
+        if crate::cancel::is_cancelled() {
+            return Err(LayerError::Cancelled);
+        }
+        write_header(&mut self.tar, header).map_err(|source| LayerError::Write { source })?;
+        match content {
+            Content::None => Ok(()),
+            Content::File(path) => copy_content(path, header.size, &mut self.tar, &mut self.buf),
+            Content::Bytes(bytes) => {
+                let write_error = |source| LayerError::Write { source };
+                self.tar.write_all(bytes).map_err(write_error)?;
+                self.tar
+                    .write_all(padding(header.size))
+                    .map_err(write_error)
+            }
+        }
+    }
+
+    /// Ends the archive and returns its digests.
+    pub(crate) fn finish(self) -> Result<LayerInfo, LayerError> {
+        let write_error = |source| LayerError::Write { source };
+        let mut tar = self.tar;
+        tar.write_all(&END_OF_ARCHIVE).map_err(write_error)?;
+        let uncompressed = tar.into_inner().map_err(|e| write_error(e.into_error()))?;
+        let (compressor, diff_hasher, _) = uncompressed.finish();
+        let compressed = compressor.finish().map_err(write_error)?;
+        let (mut out, blob_hasher, size) = compressed.finish();
+        out.flush().map_err(write_error)?;
+        Ok(LayerInfo {
+            diff_id: sha256_digest(diff_hasher)?,
+            digest: sha256_digest(blob_hasher)?,
+            size,
+            media_type: self.compression.media_type().to_owned(),
+        })
+    }
 }
 
 /// Streams exactly `size` bytes of `path` and the block padding. A file that grew is cut at

@@ -33,7 +33,7 @@ fn stage_files_keep_their_owner() {
         is_context: false,
         ..context(stage.path())
     };
-    copy(&spec(&["/home"], "/home"), &tree, None, out.path()).unwrap();
+    copy_both(&spec(&["/home"], "/home"), &tree, None, out.path()).unwrap();
     assert_eq!(
         listing(&out),
         [

@@ -5,10 +5,25 @@ use std::os::unix::fs::MetadataExt;
 use super::*;
 use crate::copy::write_inline_file;
 
+/// A heredoc written both ways (see [`both`]).
+fn inline(
+    dest: &str,
+    name: &str,
+    data: &[u8],
+    chown: Option<&str>,
+    chmod: Option<&str>,
+    rootfs: Option<&Path>,
+    out: &Path,
+) -> Result<(), CopyError> {
+    both(out, |upper| {
+        write_inline_file(dest, name, data, chown, chmod, rootfs, upper)
+    })
+}
+
 #[test]
 fn heredoc_into_a_directory_takes_its_name() {
     let out = Scratch::new("here-out");
-    write_inline_file(
+    inline(
         "/app/",
         "EOF",
         b"echo hi\n",
@@ -26,7 +41,7 @@ fn heredoc_into_a_directory_takes_its_name() {
 fn heredoc_to_a_file_path_with_an_owner() {
     let (out, rootfs) = (Scratch::new("here2-out"), Scratch::new("here2-rootfs"));
     rootfs.file("etc/passwd", "svc:x:99:98::/:/bin/sh\n");
-    write_inline_file(
+    inline(
         "/etc/svc.conf",
         "CONF",
         b"k=v\n",

@@ -275,9 +275,9 @@ fn ignored_paths_are_not_in_the_context() {
         ignore_has_exceptions: true,
         ..context(ctx.path())
     };
-    let err = copy(&spec(&["secret.txt"], "/x"), &tree, None, out.path()).unwrap_err();
+    let err = copy_both(&spec(&["secret.txt"], "/x"), &tree, None, out.path()).unwrap_err();
     assert!(matches!(err, CopyError::NotFound { .. }), "{err}");
-    copy(&spec(&["."], "/app/"), &tree, None, out.path()).unwrap();
+    copy_both(&spec(&["."], "/app/"), &tree, None, out.path()).unwrap();
     assert_eq!(
         listing(&out),
         [
@@ -289,7 +289,7 @@ fn ignored_paths_are_not_in_the_context() {
     );
     // A wildcard does not see ignored files either.
     let out = Scratch::new("ign-out-2");
-    copy(&spec(&["*.txt"], "/w/"), &tree, None, out.path()).unwrap();
+    copy_both(&spec(&["*.txt"], "/w/"), &tree, None, out.path()).unwrap();
     assert_eq!(listing(&out), ["w dir 755 0:0", "w/keep.txt file 644 0:0"]);
 }
 

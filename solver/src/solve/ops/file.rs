@@ -6,10 +6,12 @@ use kiln_llb::{FileAction, FileOp, OpId};
 
 use kiln_llb::{CacheKey, Op};
 
-use super::rootfs::{empty_dir, rootfs_of, store_layer};
+use std::path::Path;
+
+use super::rootfs::{empty_dir, rootfs_of, store_layer, store_planned};
 use super::{Inputs, LayerStep, input};
 use crate::cache::key;
-use crate::copy::{self, CopySpec, SourceTree};
+use crate::copy::{self, CopySpec, DiskUpper, PlannedLayer, SourceTree, Upper};
 use crate::solve::step_error::StepError;
 use crate::solve::{Inner, LayerRecord, OpResult, SolveError};
 
@@ -65,8 +67,38 @@ fn run_file_op(inner: &Inner, file: &FileOp, inputs: &Inputs) -> Result<LayerRec
     } else {
         rootfs_of(inner, base)?
     };
-    let diff = inner.temp_dir("diff")?;
-    let out = diff.path();
+    let base_rootfs = base_rootfs.as_deref();
+    // An ADD that may extract an archive writes a diff directory (the layer applier extracts
+    // to disk); everything else is planned in memory and streamed into the layer tar, each
+    // file read once from where it is, with no staging copy.
+    let extracts = file
+        .actions
+        .iter()
+        .any(|a| matches!(a, FileAction::Copy { params, .. } if params.unpack_archives));
+    if extracts {
+        let diff = inner.temp_dir("diff")?;
+        apply_actions(
+            inner,
+            file,
+            inputs,
+            base_rootfs,
+            &mut DiskUpper::new(diff.path()),
+        )?;
+        return store_layer(inner, diff.path());
+    }
+    let mut plan = PlannedLayer::new();
+    apply_actions(inner, file, inputs, base_rootfs, &mut plan)?;
+    store_planned(inner, &plan)
+}
+
+/// Writes `file`'s actions into `upper`, in order.
+fn apply_actions(
+    inner: &Inner,
+    file: &FileOp,
+    inputs: &Inputs,
+    base_rootfs: Option<&Path>,
+    upper: &mut dyn Upper,
+) -> Result<(), StepError> {
     for action in &file.actions {
         match action {
             FileAction::Copy { source, params } => {
@@ -92,7 +124,7 @@ fn run_file_op(inner: &Inner, file: &FileOp, inputs: &Inputs) -> Result<LayerRec
                             ignore_has_exceptions: context.ignore_has_exceptions(),
                             is_context: true,
                         };
-                        copy::copy(&spec, &tree, base_rootfs.as_deref(), out)?;
+                        copy::copy(&spec, &tree, base_rootfs, upper)?;
                     }
                     layers @ OpResult::Layers { .. } => {
                         let root = rootfs_of(inner, layers)?.unwrap_or_else(|| empty_dir(inner));
@@ -102,7 +134,7 @@ fn run_file_op(inner: &Inner, file: &FileOp, inputs: &Inputs) -> Result<LayerRec
                             ignore_has_exceptions: false,
                             is_context: false,
                         };
-                        copy::copy(&spec, &tree, base_rootfs.as_deref(), out)?;
+                        copy::copy(&spec, &tree, base_rootfs, upper)?;
                     }
                 }
             }
@@ -119,14 +151,14 @@ fn run_file_op(inner: &Inner, file: &FileOp, inputs: &Inputs) -> Result<LayerRec
                     data,
                     chown.as_deref(),
                     chmod.as_deref(),
-                    base_rootfs.as_deref(),
-                    out,
+                    base_rootfs,
+                    upper,
                 )?;
             }
             FileAction::Mkdir { path, chown } => {
-                copy::make_dir(path, chown.as_deref(), base_rootfs.as_deref(), out)?;
+                copy::make_dir(path, chown.as_deref(), base_rootfs, upper)?;
             }
         }
     }
-    store_layer(inner, out)
+    Ok(())
 }

@@ -5,19 +5,34 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::Digest;
 
-use crate::layer::{Compression, LayerOptions, write_layer};
+use crate::copy::PlannedLayer;
+use crate::layer::{Compression, LayerError, LayerInfo, LayerOptions, write_layer};
 use crate::solve::step_error::StepError;
 use crate::solve::{Inner, LayerChain, LayerRecord, OpResult};
+use crate::store::Ingest;
 
 /// Writes a diff directory as a layer blob into the content store (verified, atomic).
 pub(crate) fn store_layer(inner: &Inner, diff: &Path) -> Result<LayerRecord, StepError> {
+    store_with(inner, |ingest, options| write_layer(diff, ingest, options))
+}
+
+/// Writes a planned layer (a COPY's) as a layer blob into the content store.
+pub(crate) fn store_planned(inner: &Inner, plan: &PlannedLayer) -> Result<LayerRecord, StepError> {
+    store_with(inner, |ingest, options| plan.write_layer(ingest, options))
+}
+
+/// Stores the layer `write` writes: a plain tar, as the build path never compresses (an
+/// export or push does, once).
+fn store_with(
+    inner: &Inner,
+    write: impl FnOnce(&mut Ingest, &LayerOptions) -> Result<LayerInfo, LayerError>,
+) -> Result<LayerRecord, StepError> {
     let mut ingest = inner.store.content().ingest()?;
-    // A plain tar: the build path never compresses (an export or push does, once).
     let options = LayerOptions {
         compression: Compression::None,
         source_date_epoch: inner.opts.source_date_epoch,
     };
-    let info = write_layer(diff, &mut ingest, &options)?;
+    let info = write(&mut ingest, &options)?;
     let blob = ingest.commit(Some(&info.digest))?;
     Ok(LayerRecord {
         diff_id: info.diff_id,
