@@ -28,6 +28,9 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest single sleep between attempts to open a busy database.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
+/// redb's page cache: enough for the hot pages of every table (see `open_database`).
+const CACHE_BYTES: usize = 8 << 20;
+
 /// How long the database stays open after its last transaction.
 pub const LINGER: Duration = Duration::from_millis(150);
 
@@ -297,10 +300,17 @@ impl MetaDb {
     }
 
     fn open_database(&self) -> Result<Database, MetaError> {
+        // redb caches every page it reads or writes up to its cache size (1 GiB by
+        // default): a build over a 100,000-file context reads its whole context index once,
+        // which kept ~30 MiB of pages resident for nothing (peak RSS 151 -> 120 MiB). The
+        // kernel's page cache keeps them warm for the next read anyway.
         let start = Instant::now();
         let mut backoff = Duration::from_millis(1);
         loop {
-            match Database::create(&self.path) {
+            match redb::Builder::new()
+                .set_cache_size(CACHE_BYTES)
+                .create(&self.path)
+            {
                 Ok(db) => return Ok(db),
                 Err(DatabaseError::DatabaseAlreadyOpen) => {
                     let waited = start.elapsed();
