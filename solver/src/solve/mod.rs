@@ -91,7 +91,7 @@ pub fn run(
     Ok(Solution {
         result,
         records: solver.cache_records(),
-        explain: solver.explain_steps(),
+        explain: solver.take_explain_steps(),
     })
 }
 
@@ -192,9 +192,10 @@ impl Solver {
             .unwrap_or_default()
     }
 
-    /// The explain records of every step solved so far (`kiln build --explain-cache`).
-    pub fn explain_steps(&self) -> Vec<explain::StepRecord> {
-        self.inner().explain.steps(&self.inner().def)
+    /// The explain records of every step solved so far (`kiln build --explain-cache`), the
+    /// per-file listings moved out: call it once, at the end.
+    pub fn take_explain_steps(&self) -> Vec<explain::StepRecord> {
+        self.inner().explain.take_steps(&self.inner().def)
     }
 
     /// Makes every layer's blob present in the store, fetching from imported caches what a

@@ -152,11 +152,18 @@ impl Recorder {
         });
     }
 
-    /// The records of every op solved, in definition order.
-    pub(crate) fn steps(&self, def: &Definition) -> Vec<StepRecord> {
-        let Ok(ops) = self.ops.lock() else {
+    /// The records of every op solved, in definition order. The per-file listings are moved
+    /// into them (a 100,000-file context's listing is tens of MiB), so a second call has
+    /// none.
+    pub(crate) fn take_steps(&self, def: &Definition) -> Vec<StepRecord> {
+        let Ok(mut ops) = self.ops.lock() else {
             return Vec::new();
         };
+        let mut reads: BTreeMap<usize, Vec<(String, BTreeMap<String, String>)>> = ops
+            .iter_mut()
+            .map(|(&i, o)| (i, std::mem::take(&mut o.reads)))
+            .collect();
+        let ops = &*ops;
         let name = |id: OpId| {
             def.locations
                 .get(id.0)
@@ -192,15 +199,15 @@ impl Recorder {
             };
             let reads = read_sources(op)
                 .into_iter()
-                .zip(&obs.reads)
+                .zip(reads.remove(&i).unwrap_or_default())
                 .map(|(src, (digest, files))| ContentRead {
                     from: name(src),
                     local: match def.ops.get(src.0) {
                         Some(Op::Source(Source::Local { name })) => Some(name.clone()),
                         _ => None,
                     },
-                    digest: digest.clone(),
-                    files: files.clone(),
+                    digest,
+                    files,
                 })
                 .collect();
             steps.push(StepRecord {
@@ -336,15 +343,42 @@ pub fn save(
 ) -> Result<(), RecordError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
-    // Build args and environments are recorded: a secret value among them never is.
-    let mut value = serde_json::to_value(record).map_err(json_at(path))?;
-    redactor.redact_json(&mut value);
-    let bytes = serde_json::to_vec(&value).map_err(json_at(path))?;
+    // Build args and environments are recorded: a secret value among them never is. With
+    // no secrets the record is written as it is, without a JSON tree of it in between.
+    let bytes = if redactor.is_empty() {
+        serde_json::to_vec(record).map_err(json_at(path))?
+    } else {
+        let mut value = serde_json::to_value(record).map_err(json_at(path))?;
+        redactor.redact_json(&mut value);
+        serde_json::to_vec(&value).map_err(json_at(path))?
+    };
     // A rebuild that changed nothing writes nothing (and waits on no fsync).
-    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+    if same_content(path, &bytes) {
         return Ok(());
     }
     Ok(crate::export::write_atomic(path, &bytes)?)
+}
+
+/// Whether the file at `path` holds exactly `bytes`, read a block at a time (a record can be
+/// tens of MiB).
+fn same_content(path: &Path, bytes: &[u8]) -> bool {
+    use std::io::Read as _;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.metadata().map(|m| m.len()).ok() != Some(bytes.len() as u64) {
+        return false;
+    }
+    let mut block = vec![0u8; 64 * 1024];
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let want = rest.len().min(block.len());
+        if file.read_exact(&mut block[..want]).is_err() || block[..want] != rest[..want] {
+            return false;
+        }
+        rest = &rest[want..];
+    }
+    true
 }
 
 #[cfg(test)]
