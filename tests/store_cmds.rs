@@ -507,3 +507,89 @@ fn prune_refuses_without_a_terminal_or_with_bad_flags() {
     assert!(run.stderr.contains("until=DURATION"), "{}", run.stderr);
     kiln(&root, &["prune", "-f", "--keep-storage", "1GiB"]).ok();
 }
+
+/// A store written before layers were kept as plain tars (`testdata/store-v1`, made by
+/// commit db48630's kiln: every layer a gzip blob, in images and in the cache index) is read
+/// as it is: its images list and validate, a build of the same context is answered by its
+/// cache, a changed build runs on it, and an image built there exports and unpacks.
+#[test]
+fn a_store_written_before_plain_layers_is_read_and_built_on() {
+    let t = Tmp::new("store-v1");
+    let root = t.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/store-v1");
+    tool(
+        "tar",
+        &[
+            "-xzf",
+            fixture.join("store.tar.gz").to_str().unwrap(),
+            "-C",
+            root.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let listed = kiln(&root, &["images"]).ok().stdout;
+    assert!(
+        listed.contains("app") && listed.contains("busybox"),
+        "{listed}"
+    );
+    let old = inspect(&root, "app:1");
+    // The old store's layers are gzip blobs: what this test is about.
+    let layers = old["Manifest"]["layers"].as_array().unwrap();
+    let gzip = layers
+        .iter()
+        .filter(|l| l["mediaType"].as_str().unwrap_or("").ends_with("gzip"))
+        .count();
+    assert_eq!(gzip, layers.len(), "{old:#}");
+    check_readable(&t, &root, &old, "app-1");
+
+    // The same context, elsewhere: every step is answered by the old cache.
+    let ctx = t.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    for name in ["Dockerfile", "hello.txt"] {
+        std::fs::copy(fixture.join("context").join(name), ctx.join(name)).unwrap();
+    }
+    let cached = build(&root, &ctx, "app:2");
+    assert_eq!(
+        cached.counts().1,
+        0,
+        "nothing should run:\n{}",
+        cached.stderr
+    );
+    assert!(cached.counts().0 >= 2, "{}", cached.stderr);
+
+    // A changed input runs its steps on the old base layers.
+    write_files(&ctx, &[("hello.txt", "changed\n")]);
+    let changed = build(&root, &ctx, "app:3");
+    assert!(changed.counts().1 >= 2, "{}", changed.stderr);
+    let oci = t.join("oci");
+    kiln(
+        &root,
+        &[
+            "build",
+            "-q",
+            "-o",
+            &format!("type=oci,tar=false,dest={}", oci.display()),
+            "-t",
+            "app:3",
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let bundle = t.join("bundle");
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:3", oci.display()),
+            bundle.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let built = std::fs::read_to_string(bundle.join("rootfs/built.txt")).unwrap();
+    assert_eq!(built, "built\nchanged\n");
+    assert!(bundle.join("rootfs/bin/busybox").exists());
+    check_readable(&t, &root, &inspect(&root, "app:3"), "app-3");
+    check_du(&root);
+}
