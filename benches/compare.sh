@@ -17,14 +17,17 @@
 #        per-RUN overhead = (20 RUNs - no RUN) / 20
 #   5  two independent stages each doing ~1.5 s of CPU work, --no-cache (buildah gets
 #        --jobs=$(nproc) so it may run stages in parallel too)
+#   6  a 100,000-file context of small files (~36 MB) with COPY . /app: cold, cached, and
+#        one file changed
 #
 #   benches/compare.sh [RUNS]      (default 7; or RUNS=N)
 # Environment:
 #   KILN=path/to/kiln        skip the release build
-#   SCENARIOS="1 2 3 4 5"    which scenarios to run
+#   SCENARIOS="1 2 3 4 5 6"  which scenarios to run
 #   PEERS="buildah buildkit" which peers to run (BuildKit is skipped, with the reason, when
 #                            dockerd does not start)
 #   CONTEXT_MB=500 CONTEXT_FILES=5000   scenario 2's context
+#   MANY_FILES=100000        scenario 6's file count
 #   KEEP=1                   keep the work directory (its path is printed)
 #
 # Prints, per scenario, the median of each builder in ms and peer/kiln (how many times
@@ -32,10 +35,11 @@
 # apt; stops the registry and dockerd it started and removes everything it made.
 set -euo pipefail
 runs=${1:-${RUNS:-7}}
-scenarios=${SCENARIOS:-1 2 3 4 5}
+scenarios=${SCENARIOS:-1 2 3 4 5 6}
 peers=${PEERS:-buildah buildkit}
 context_mb=${CONTEXT_MB:-500}
 context_files=${CONTEXT_FILES:-5000}
+many_files=${MANY_FILES:-100000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 docker=/usr/bin/docker # Debian's 20.10 client (a newer one may shadow it in /usr/local/bin)
 dockerd=${DOCKERD:-/usr/sbin/dockerd}
@@ -181,6 +185,13 @@ for i in range(files):
         f.write(out)
 PY
     printf 'FROM %s\nCOPY . /app\n' "$base" >"$ctx2/Dockerfile"
+fi
+
+ctx6=$work/ctx6
+if has_scenario 6; then
+    # The context benches/scale.sh uses: 100 x 100 directories, files of 8 to 700 bytes.
+    python3 "$here/benches/many-files.py" "$ctx6" "$many_files"
+    printf 'FROM %s\nCOPY . /app\n' "$base" >"$ctx6/Dockerfile"
 fi
 
 ctx3=$work/ctx3
@@ -340,6 +351,16 @@ for r in $(seq "$runs"); do
         for b in "${order[@]}"; do reset "$b" "$(state "$b")"; done
     fi
 
+    if has_scenario 6; then
+        for b in "${order[@]}"; do reset "$b" "$(state "$b")"; measure "6 cold" "$b" build "$b" "$(state "$b")" "$ctx6"; done
+        for b in "${order[@]}"; do measure "6 cached" "$b" build "$b" "$(state "$b")" "$ctx6"; done
+        for b in "${order[@]}"; do
+            printf 'changed %s %s\n' "$r" "$b" >"$ctx6/d000/e000/f000000.txt"
+            measure "6 one-file" "$b" build "$b" "$(state "$b")" "$ctx6"
+        done
+        for b in "${order[@]}"; do reset "$b" "$(state "$b")"; done
+    fi
+
     if has_scenario 3 || has_scenario 4 || has_scenario 5; then
         for b in "${order[@]}"; do reset "$b" "$(state "$b")"; ms pull_base "$b" "$(state "$b")" >/dev/null; done
     fi
@@ -393,7 +414,7 @@ for b in "${builders[@]:1}"; do header+=$(printf ' %9s' "$b"); done
 for b in "${builders[@]:1}"; do header+=$(printf ' %13s' "$b/kiln"); done
 echo "$header"
 for s in "1 cold" "1 cached" "1 one-file" "1 no-cache" "2 cold" "2 cached" "3 1GB layer" \
-    "4 20 RUNs" "4 no RUN" "4 per RUN" "5 two stages"; do
+    "4 20 RUNs" "4 no RUN" "4 per RUN" "5 two stages" "6 cold" "6 cached" "6 one-file"; do
     [[ -n ${T["$s|kiln"]:-} ]] || continue
     # shellcheck disable=SC2086
     k=$(median ${T["$s|kiln"]})

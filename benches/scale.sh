@@ -75,15 +75,7 @@ echo "kiln: $kiln ($("$kiln" --version 2>/dev/null || echo unknown)); $(nproc) c
 if has F; then
     for n in $file_counts; do
         ctx=$work/files-$n
-        python3 - "$ctx" "$n" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i % 100), "e%03d" % (i // 100 % 100))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%06d.txt" % i), "w") as f:
-        f.write("file %d\n" % i + "x" * (i % 700))
-PY
+        python3 "$here/benches/many-files.py" "$ctx" "$n"
         printf 'FROM busybox\nCOPY . /app\n' >"$ctx/Dockerfile"
         measure "files-$n" "$ctx" "$ctx/d000/e000/f000000.txt"
     done

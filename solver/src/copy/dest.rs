@@ -34,6 +34,20 @@ pub enum Kind {
     Other,
 }
 
+impl Kind {
+    /// The kind of an entry with this metadata.
+    pub(super) fn of(meta: &Metadata) -> Self {
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            Self::Dir
+        } else if kind.is_symlink() {
+            Self::Symlink
+        } else {
+            Self::Other
+        }
+    }
+}
+
 /// An existing destination entry.
 #[derive(Debug)]
 pub(super) struct Entry {

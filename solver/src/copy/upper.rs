@@ -238,20 +238,6 @@ fn copy_file(src: &Path, dst: &Path) -> Result<(), CopyError> {
     Ok(())
 }
 
-impl Kind {
-    /// The kind of an entry with this metadata.
-    pub(super) fn of(meta: &fs::Metadata) -> Self {
-        let kind = meta.file_type();
-        if kind.is_dir() {
-            Self::Dir
-        } else if kind.is_symlink() {
-            Self::Symlink
-        } else {
-            Self::Other
-        }
-    }
-}
-
 /// `st_mode` and `st_rdev` of a special file.
 pub(super) fn special(meta: &fs::Metadata) -> NewEntry<'static> {
     NewEntry::Special {
