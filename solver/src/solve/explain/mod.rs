@@ -105,13 +105,17 @@ pub struct ContentRead {
     pub files: BTreeMap<String, String>,
 }
 
+/// What one op read from each of its sources: the content digest, and what was hashed of
+/// each path.
+type Reads = Vec<(String, BTreeMap<String, String>)>;
+
 /// What the solver observed of one op.
 #[derive(Debug, Default)]
 struct Observed {
     key: Option<String>,
     manifest: Option<String>,
     ran: bool,
-    reads: Vec<(String, BTreeMap<String, String>)>,
+    reads: Reads,
 }
 
 /// Collects, while solving, what the records need beyond the definition.
@@ -159,7 +163,7 @@ impl Recorder {
         let Ok(mut ops) = self.ops.lock() else {
             return Vec::new();
         };
-        let mut reads: BTreeMap<usize, Vec<(String, BTreeMap<String, String>)>> = ops
+        let mut reads: BTreeMap<usize, Reads> = ops
             .iter_mut()
             .map(|(&i, o)| (i, std::mem::take(&mut o.reads)))
             .collect();
