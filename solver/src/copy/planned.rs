@@ -24,15 +24,9 @@ use super::error::CopyError;
 use super::meta::{Attrs, Times};
 use super::upper::{NewEntry, Upper};
 use crate::layer::{
-    Content, EntryHeader, EntryKind, LayerError, LayerInfo, LayerOptions, TarStream,
-    whiteout_header,
+    Content, EntryKind, LayerError, LayerInfo, LayerOptions, Special, TarStream, entry_header,
+    special, whiteout_header,
 };
-
-/// File type bits of `st_mode`.
-const S_IFMT: u32 = 0o170_000;
-const S_IFSOCK: u32 = 0o140_000;
-const S_IFCHR: u32 = 0o020_000;
-const S_IFBLK: u32 = 0o060_000;
 
 /// The entries of a layer, in memory. See the module documentation.
 ///
@@ -378,24 +372,26 @@ impl<W: Write> PlanWriter<W> {
     }
 
     fn node(&mut self, node: &Node, path: &[u8]) -> Result<(), LayerError> {
-        let mut header = EntryHeader {
-            path: path.to_vec(),
-            kind: EntryKind::Regular,
-            mode: node.mode & 0o7777,
-            uid: node.uid.into(),
-            gid: node.gid.into(),
-            size: 0,
-            mtime: self.epoch.map_or(node.mtime, |epoch| node.mtime.min(epoch)),
-            link: None,
-            device: None,
-            xattrs: Vec::new(),
+        let special = match node.body {
+            Body::Special { mode, rdev } => Some(special(mode, rdev)),
+            _ => None,
         };
-        let mut content = Content::None;
-        match &node.body {
-            Body::Special { mode, .. } if mode & S_IFMT == S_IFSOCK => return Ok(()),
-            Body::Special { mode, rdev: 0 } if mode & S_IFMT == S_IFCHR => {
+        match special {
+            Some(Special::Omitted) => return Ok(()),
+            Some(Special::Whiteout) => {
                 return self.tar.entry(&whiteout_header(path), Content::None);
             }
+            _ => {}
+        }
+        let mut header = entry_header(
+            path,
+            node.mode,
+            (node.uid, node.gid),
+            node.mtime,
+            self.epoch,
+        );
+        let mut content = Content::None;
+        match &node.body {
             Body::File {
                 link: Some(group), ..
             } if self.links.contains_key(group) => {
@@ -421,14 +417,10 @@ impl<W: Write> PlanWriter<W> {
                 header.kind = EntryKind::Symlink;
                 header.link = Some(target.as_os_str().as_bytes().to_vec());
             }
-            Body::Special { mode, rdev } => {
-                header.kind = match mode & S_IFMT {
-                    S_IFCHR => EntryKind::Char,
-                    S_IFBLK => EntryKind::Block,
-                    _ => EntryKind::Fifo,
-                };
-                if matches!(header.kind, EntryKind::Char | EntryKind::Block) {
-                    header.device = Some((rustix::fs::major(*rdev), rustix::fs::minor(*rdev)));
+            Body::Special { .. } => {
+                if let Some(Special::Node { kind, device }) = special {
+                    header.kind = kind;
+                    header.device = device;
                 }
             }
         }

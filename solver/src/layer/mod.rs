@@ -35,11 +35,11 @@ pub(crate) mod testutil;
 
 pub use decompress::{decompress_reader, is_archive, layer_media_type};
 pub use error::LayerError;
-pub(crate) use header::{EntryHeader, Kind as EntryKind};
+pub(crate) use header::Kind as EntryKind;
 pub use read::NumberError;
 pub use read::fault::{PaxSyntax, SparseFault, TarFault};
 pub use recompress::{compress_tar, recompress};
-pub(crate) use source::whiteout_header;
+pub(crate) use source::{Special, entry_header, special, whiteout_header};
 pub use write::write_layer;
 pub(crate) use write::{Content, TarStream};
 

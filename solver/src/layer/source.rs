@@ -8,8 +8,10 @@
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use rustix::fs::FileType;
 
 use super::LayerError;
 use super::header::{EntryHeader, Kind};
@@ -46,33 +48,29 @@ pub(crate) fn describe(
         source,
     };
     let file_type = meta.file_type();
-    if file_type.is_socket() {
-        return Ok(None);
-    }
-    if file_type.is_char_device() && meta.rdev() == 0 {
-        return Ok(Some(Described {
-            header: whiteout_header(rel),
-            opaque_marker: None,
-            has_content: false,
-        }));
-    }
-
-    let mtime = match source_date_epoch {
-        Some(epoch) => meta.mtime().min(epoch),
-        None => meta.mtime(),
+    let special = if file_type.is_dir() || file_type.is_file() || file_type.is_symlink() {
+        None
+    } else {
+        Some(special(meta.mode(), meta.rdev()))
     };
-    let mut header = EntryHeader {
-        path: rel.to_vec(),
-        kind: Kind::Regular,
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid().into(),
-        gid: meta.gid().into(),
-        size: 0,
-        mtime,
-        link: None,
-        device: None,
-        xattrs: Vec::new(),
-    };
+    match special {
+        Some(Special::Omitted) => return Ok(None),
+        Some(Special::Whiteout) => {
+            return Ok(Some(Described {
+                header: whiteout_header(rel),
+                opaque_marker: None,
+                has_content: false,
+            }));
+        }
+        _ => {}
+    }
+    let mut header = entry_header(
+        rel,
+        meta.mode(),
+        (meta.uid(), meta.gid()),
+        meta.mtime(),
+        source_date_epoch,
+    );
 
     if !file_type.is_dir() && meta.nlink() > 1 {
         let key = (meta.dev(), meta.ino());
@@ -106,24 +104,74 @@ pub(crate) fn describe(
         header.kind = Kind::Symlink;
         let target = std::fs::read_link(path).map_err(read_error)?;
         header.link = Some(target.as_os_str().as_bytes().to_vec());
-    } else if file_type.is_char_device() || file_type.is_block_device() {
-        header.kind = if file_type.is_char_device() {
-            Kind::Char
-        } else {
-            Kind::Block
-        };
-        header.device = Some((
-            rustix::fs::major(meta.rdev()),
-            rustix::fs::minor(meta.rdev()),
-        ));
-    } else if file_type.is_fifo() {
-        header.kind = Kind::Fifo;
+    } else if let Some(Special::Node { kind, device }) = special {
+        header.kind = kind;
+        header.device = device;
     }
     Ok(Some(Described {
         header,
         opaque_marker,
         has_content,
     }))
+}
+
+/// How a device, FIFO or socket goes into a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Special {
+    /// Not at all: a tar cannot hold a socket (Docker and BuildKit skip them too).
+    Omitted,
+    /// As a whiteout: a 0:0 character device is overlayfs' deletion.
+    Whiteout,
+    /// As itself.
+    Node {
+        kind: Kind,
+        /// Major and minor numbers of a device.
+        device: Option<(u32, u32)>,
+    },
+}
+
+/// How the special file with this `st_mode` and `st_rdev` goes into a layer.
+pub(crate) fn special(mode: u32, rdev: u64) -> Special {
+    let device = || Some((rustix::fs::major(rdev), rustix::fs::minor(rdev)));
+    match FileType::from_raw_mode(mode) {
+        FileType::Socket => Special::Omitted,
+        FileType::CharacterDevice if rdev == 0 => Special::Whiteout,
+        FileType::CharacterDevice => Special::Node {
+            kind: Kind::Char,
+            device: device(),
+        },
+        FileType::BlockDevice => Special::Node {
+            kind: Kind::Block,
+            device: device(),
+        },
+        _ => Special::Node {
+            kind: Kind::Fifo,
+            device: None,
+        },
+    }
+}
+
+/// The header every entry starts from: its path, permission bits, owner and mtime (clamped to
+/// the epoch when one is given), as a regular file with nothing after it.
+pub(crate) fn entry_header(
+    rel: &[u8],
+    mode: u32,
+    (uid, gid): (u32, u32),
+    mtime: i64,
+    source_date_epoch: Option<i64>,
+) -> EntryHeader {
+    EntryHeader {
+        path: rel.to_vec(),
+        kind: Kind::Regular,
+        mode: mode & 0o7777,
+        uid: uid.into(),
+        gid: gid.into(),
+        size: 0,
+        mtime: source_date_epoch.map_or(mtime, |epoch| mtime.min(epoch)),
+        link: None,
+        device: None,
+        xattrs: Vec::new(),
+    }
 }
 
 /// The whiteout that deletes `rel` (a 0:0 character device in a diff).
