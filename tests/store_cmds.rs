@@ -576,20 +576,10 @@ fn a_store_written_before_plain_layers_is_read_and_built_on() {
         ],
     )
     .ok();
-    let bundle = t.join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:3", oci.display()),
-            bundle.to_str().unwrap(),
-        ],
-    )
-    .ok();
-    let built = std::fs::read_to_string(bundle.join("rootfs/built.txt")).unwrap();
+    let rootfs = common::tree::unpack(&oci, "3", &t.join("bundle"), 0).rootfs;
+    let built = std::fs::read_to_string(rootfs.join("built.txt")).unwrap();
     assert_eq!(built, "built\nchanged\n");
-    assert!(bundle.join("rootfs/bin/busybox").exists());
+    assert!(rootfs.join("bin/busybox").exists());
     check_readable(&t, &root, &inspect(&root, "app:3"), "app-3");
     check_du(&root);
 }
