@@ -15,10 +15,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use redb::ReadableTable;
 use rustix::fs::FlockOperation;
 
-use super::meta::{MetaDb, MetaError, TxnError};
+use super::meta::{MetaDb, MetaError};
 use super::tables::CACHE;
 
 /// The lock file's name under the store root.
@@ -145,16 +144,7 @@ fn try_lock(file: &File, path: &Path, exclusive: bool) -> Result<bool, LockError
 impl MetaDb {
     /// Every cache-index entry (key, opaque record), sorted by key.
     pub fn cache_entries(&self) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
-        self.read(|txn| {
-            let table = txn.open_table(CACHE)?;
-            table
-                .iter()?
-                .map(|entry| {
-                    let (key, value) = entry?;
-                    Ok((key.value().to_owned(), value.value().to_vec()))
-                })
-                .collect::<Result<Vec<_>, TxnError>>()
-        })
+        self.read(|txn| super::tables::byte_entries(txn, CACHE))
     }
 
     /// Removes many cache-index entries in one transaction; returns how many existed.

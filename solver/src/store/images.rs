@@ -228,16 +228,9 @@ impl ImageStore {
 
     /// Every tagged image, sorted by reference.
     pub fn list(&self) -> Result<Vec<ImageRecord>, ImageError> {
-        let raw = self.meta.read(|txn| {
-            let table = txn.open_table(IMAGES)?;
-            table
-                .iter()?
-                .map(|entry| {
-                    let (key, value) = entry?;
-                    Ok((key.value().to_owned(), value.value().to_vec()))
-                })
-                .collect::<Result<Vec<_>, TxnError>>()
-        })?;
+        let raw = self
+            .meta
+            .read(|txn| super::tables::byte_entries(txn, IMAGES))?;
         raw.into_iter()
             .map(|(reference, bytes)| Ok(self.decode(&reference, &bytes)?))
             .collect()

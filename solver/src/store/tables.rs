@@ -63,6 +63,20 @@ pub(crate) fn existing_schema(txn: &redb::ReadTransaction) -> Result<Option<u32>
     Ok(txn.open_table(SCHEMA)?.get(SCHEMA_KEY)?.map(|v| v.value()))
 }
 
+/// Every entry of a table of byte records (the cache index, the images), sorted by key.
+pub(crate) fn byte_entries(
+    txn: &redb::ReadTransaction,
+    def: TableDefinition<'_, &str, &[u8]>,
+) -> Result<Vec<(String, Vec<u8>)>, TxnError> {
+    txn.open_table(def)?
+        .iter()?
+        .map(|entry| {
+            let (key, value) = entry?;
+            Ok((key.value().to_owned(), value.value().to_vec()))
+        })
+        .collect()
+}
+
 impl MetaDb {
     /// The cache record stored under `key`, if any.
     pub fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use kiln_llb::ExecMount;
 
+use crate::layer::xattr::{OPAQUE_TRUSTED, OPAQUE_USER};
 use crate::solve::step_error::{StepError, io_err};
 
 /// Mount points the executor had to create in the overlay (and parents made only for them)
@@ -80,7 +81,8 @@ pub(super) fn prune_unchanged_dirs(
             empty = false;
             continue;
         };
-        let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
+        // Any value counts: a marker the kernel may write beyond `y` still means keep it.
+        let opaque = [OPAQUE_TRUSTED, OPAQUE_USER]
             .iter()
             .any(|name| xattr_present(&path, name));
         let lower = lowers
