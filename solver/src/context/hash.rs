@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::io::Read as _;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::Digest;
@@ -211,64 +210,12 @@ impl Context {
         let Ok(Some(resolved)) = root_path::resolve_path(&self.root, Path::new(prefix)) else {
             return Ok(());
         };
-        let start = self.root.join(resolved);
-        let mut walk = walkdir::WalkDir::new(&start)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter();
-        let can_prune = self.matcher.as_ref().is_none_or(|m| !m.exclusions());
-        while let Some(item) = walk.next() {
-            let item = item.map_err(|e| ContextError::Read {
-                path: e.path().map_or_else(|| start.clone(), Path::to_path_buf),
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("walk error")),
-            })?;
-            let rel = match item.path().strip_prefix(&self.root) {
-                Ok(r) => r.to_string_lossy().into_owned(),
-                Err(_) => continue,
-            };
-            if rel.is_empty() {
-                continue;
-            }
-            if self.is_ignored(&rel) {
-                if item.file_type().is_dir() && can_prune {
-                    walk.skip_current_dir();
-                }
-                continue;
-            }
-            let meta = item.metadata().map_err(|e| ContextError::Read {
-                path: item.path().to_path_buf(),
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("metadata")),
-            })?;
-            let ft = meta.file_type();
-            let (kind, detail) = if ft.is_symlink() {
-                let target = fs::read_link(item.path()).map_err(|source| ContextError::Read {
-                    path: item.path().to_path_buf(),
-                    source,
-                })?;
-                ("symlink", target.to_string_lossy().into_owned())
-            } else if ft.is_dir() {
-                ("dir", String::new())
-            } else if ft.is_file() {
-                ("file", String::new())
-            } else {
-                ("special", String::new())
-            };
-            out.push(Entry {
-                rel,
-                kind,
-                detail,
-                mode: meta.mode() & 0o7777,
-                uid: meta.uid(),
-                gid: meta.gid(),
-                size: if ft.is_file() { meta.size() } else { 0 },
-                stat: StatKey::of(&meta),
-            });
-        }
-        Ok(())
+        let ignored = |rel: &str| self.is_ignored(rel);
+        let filter = walk::Filter {
+            ignored: &ignored,
+            prune: self.matcher.as_ref().is_none_or(|m| !m.exclusions()),
+        };
+        walk::walk(&self.root, &resolved.to_string_lossy(), &filter, out)
     }
 
     /// Fills the content digest of regular files, from the index where `stat` still
@@ -285,7 +232,7 @@ impl Context {
         let known = index
             .ctx_get_many(&keys)
             .map_err(|e| ContextError::Index(e.to_string()))?;
-        let mut updates: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut stale = Vec::new();
         for ((&i, key), cached) in files.iter().zip(keys).zip(known) {
             let stat = entries[i].stat.encode();
             if let Some(v) = cached
@@ -295,9 +242,15 @@ impl Context {
                 entries[i].detail = String::from_utf8_lossy(&v[stat.len()..]).into_owned();
                 continue;
             }
-            let path = self.root.join(&entries[i].rel);
-            let digest = hash_file(&path)?;
-            let mut value = stat;
+            stale.push((i, key, stat));
+        }
+        let paths: Vec<PathBuf> = stale
+            .iter()
+            .map(|(i, _, _)| self.root.join(&entries[*i].rel))
+            .collect();
+        let digests = hash_files(&paths)?;
+        let mut updates: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(stale.len());
+        for ((i, key, mut value), digest) in stale.into_iter().zip(digests) {
             value.extend_from_slice(digest.as_bytes());
             updates.push((key, value));
             entries[i].detail = digest;
@@ -378,16 +331,6 @@ struct StatKey {
 }
 
 impl StatKey {
-    fn of(m: &fs::Metadata) -> Self {
-        StatKey {
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-            ino: m.ino(),
-            mode: m.mode(),
-        }
-    }
-
     fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(56);
         v.extend_from_slice(&self.size.to_be_bytes());
@@ -404,6 +347,67 @@ fn index_key(root: &Path, rel: &str) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(rel.as_bytes());
     k
+}
+
+/// The digests of `paths`' contents, in order, read by a few threads at once (a cold
+/// context is bound by SHA-256 and reads, both of which parallelise).
+fn hash_files(paths: &[PathBuf]) -> Result<Vec<String>, ContextError> {
+    const MAX_THREADS: usize = 8;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(MAX_THREADS)
+        .min(paths.len());
+    if threads <= 1 {
+        return paths.iter().map(|p| hash_file(p)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(path) = paths.get(i) else {
+                return done;
+            };
+            let hashed = hash_file(path);
+            let failed = hashed.is_err();
+            done.push((i, hashed));
+            if failed {
+                // Stop the others too: the first error fails the checksum anyway.
+                next.store(paths.len(), std::sync::atomic::Ordering::Relaxed);
+                return done;
+            }
+        }
+    };
+    let mut results: Vec<Option<Result<String, ContextError>>> =
+        std::iter::repeat_with(|| None).take(paths.len()).collect();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for other in others {
+            all.extend(other.join().unwrap_or_default());
+        }
+        for (i, hashed) in all {
+            results[i] = Some(hashed);
+        }
+    });
+    // The error a thread met (not the "not hashed" of the files left after it).
+    if let Some(pos) = results.iter().position(|r| matches!(r, Some(Err(_))))
+        && let Some(Err(e)) = results.swap_remove(pos)
+    {
+        return Err(e);
+    }
+    results
+        .into_iter()
+        .zip(paths)
+        .map(|(hashed, path)| {
+            hashed.unwrap_or_else(|| {
+                Err(ContextError::Read {
+                    path: path.clone(),
+                    source: std::io::Error::other("not hashed (a hashing thread panicked)"),
+                })
+            })
+        })
+        .collect()
 }
 
 fn hash_file(path: &Path) -> Result<String, ContextError> {
@@ -426,3 +430,4 @@ fn hash_file(path: &Path) -> Result<String, ContextError> {
 
 #[cfg(test)]
 mod tests;
+mod walk;

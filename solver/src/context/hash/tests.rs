@@ -136,3 +136,129 @@ fn a_symlinked_source_is_followed_inside_the_root() {
     assert_ne!(c.checksum(&["data".to_owned()], &db).unwrap(), via_link);
     assert_ne!(c.checksum(&["file-link".to_owned()], &db).unwrap(), file);
 }
+
+/// What the checksum's walk must find, as the plain sequential `walkdir` walk it replaced
+/// found it: (path, kind, link target, mode, size, uid, gid, inode).
+fn reference_listing(c: &Context, prefix: &str) -> Vec<(String, String, String, u32, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let start = c.root().join(prefix);
+    let prune = c.matcher.as_ref().is_none_or(|m| !m.exclusions());
+    let mut out = Vec::new();
+    let mut walk = walkdir::WalkDir::new(&start)
+        .follow_links(false)
+        .into_iter();
+    while let Some(item) = walk.next() {
+        let item = item.unwrap();
+        let rel = item
+            .path()
+            .strip_prefix(c.root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if rel.is_empty() {
+            continue;
+        }
+        if c.is_ignored(&rel) {
+            if item.file_type().is_dir() && prune {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
+        let meta = item.metadata().unwrap();
+        let ft = meta.file_type();
+        let (kind, detail) = if ft.is_symlink() {
+            let target = fs::read_link(item.path()).unwrap();
+            ("symlink", target.to_string_lossy().into_owned())
+        } else if ft.is_dir() {
+            ("dir", String::new())
+        } else if ft.is_file() {
+            ("file", String::new())
+        } else {
+            ("special", String::new())
+        };
+        out.push((rel, kind.to_owned(), detail, meta.mode(), meta.ino()));
+    }
+    out.sort();
+    out
+}
+
+fn walked(c: &Context, prefix: &str) -> Vec<(String, String, String, u32, u64)> {
+    let mut entries = Vec::new();
+    c.collect(prefix, &mut entries).unwrap();
+    let mut out: Vec<_> = entries
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.mode, e.stat.mode & 0o7777, "{}", e.rel);
+            (e.rel, e.kind.to_owned(), e.detail, e.stat.mode, e.stat.ino)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_walk_finds_what_a_sequential_walk_finds() {
+    let (_t, ctx, _db) = setup();
+    // Wide and deep, so several threads share the queue; every kind of entry.
+    for d in 0..30 {
+        let dir = ctx.join(format!("tree/d{d:02}/e/f"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..20 {
+            fs::write(dir.join(format!("file{f}")), format!("{d} {f}")).unwrap();
+        }
+        std::os::unix::fs::symlink(format!("../../d{d:02}"), dir.join("up")).unwrap();
+    }
+    std::os::unix::fs::symlink("/nowhere", ctx.join("tree/dangling")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        ctx.join("tree/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o640),
+        0,
+    )
+    .unwrap();
+    fs::write(ctx.join("tree/n\u{e9}e \"quoted\".txt"), "x").unwrap();
+    let cases = [
+        ("", "tree"),
+        ("tree/d0*\n", ""),
+        ("tree/d0*\n", "tree"),
+        // An exception below an ignored directory: the walk must enter it.
+        ("tree/d0*\n!tree/d03/e/f/file7\n", ""),
+        ("**/file1*\n", "tree/d05"),
+        ("tree\n", "tree/d07/e"),
+    ];
+    for (ignore, prefix) in cases {
+        fs::write(ctx.join(".dockerignore"), ignore).unwrap();
+        let c = Context::open(&ctx, None).unwrap();
+        let want = reference_listing(&c, prefix);
+        assert!(
+            !want.is_empty() || ignore == "tree\n",
+            "{ignore:?} {prefix:?}"
+        );
+        assert_eq!(
+            walked(&c, prefix),
+            want,
+            "ignore {ignore:?}, prefix {prefix:?}"
+        );
+    }
+}
+
+#[test]
+fn a_start_the_walk_cannot_stat_is_named() {
+    let (_t, ctx, db) = setup();
+    // A source removed between its resolution and the walk.
+    let c = Context::open(&ctx, None).unwrap();
+    let mut entries = Vec::new();
+    let err = walk::walk(
+        c.root(),
+        "src/gone",
+        &walk::Filter {
+            ignored: &|_: &str| false,
+            prune: true,
+        },
+        &mut entries,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("src/gone"), "{err}");
+    drop(db);
+}
