@@ -20,6 +20,7 @@ mod decompress;
 mod error;
 mod hash;
 mod header;
+mod incompressible;
 pub(crate) mod meta;
 mod pargz;
 mod read;

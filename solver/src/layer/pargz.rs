@@ -121,6 +121,13 @@ fn deflate_block(
     input: &[u8],
     last: bool,
 ) -> io::Result<Deflated> {
+    // Stored, not deflated, when deflate would fail anyway: same validity, and a fraction
+    // of the time on random or already compressed content (`incompressible`'s module doc).
+    let level = if level.level() > 0 && super::incompressible::incompressible(dict, input) {
+        flate2::Compression::none()
+    } else {
+        level
+    };
     let mut compress = Compress::new(level, false);
     if !dict.is_empty() {
         compress.set_dictionary(dict).map_err(io::Error::other)?;

@@ -104,9 +104,55 @@ fn compresses_about_as_well_as_one_stream() {
     );
 }
 
+/// Random bytes, as `dd if=/dev/urandom` or an already compressed file gives them.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[5]
+        })
+        .collect()
+}
+
+/// Random stretches, text and random again: the random blocks are stored, not deflated,
+/// the text still compressed, the stream one valid member with the same bytes for any
+/// thread count, which gzip(1) reads back.
+fn mixed() -> Vec<u8> {
+    let mut data = noise(2 * BLOCK + 100, 21);
+    data.extend_from_slice(&sample(3 * BLOCK, 22));
+    data.extend_from_slice(&noise(BLOCK + 5000, 23));
+    data
+}
+
+#[test]
+fn random_blocks_are_stored_and_text_still_compressed() {
+    let data = mixed();
+    let gz = compress(&data, 3, 70_000);
+    assert!(gunzip(&gz) == data);
+    assert!(
+        compress(&data, 1, data.len()) == gz,
+        "thread count changed the bytes"
+    );
+    let random = 3 * BLOCK + 5100;
+    let mut text = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    text.write_all(&sample(3 * BLOCK, 22)).unwrap();
+    let text = text.finish().unwrap().len();
+    // Stored: the random bytes plus 5 bytes per 64 KiB stored block and the flush markers.
+    assert!(gz.len() >= random, "{} < {random}", gz.len());
+    assert!(
+        gz.len() <= random + text + text / 50 + 200,
+        "{} > {random} + {text}",
+        gz.len()
+    );
+}
+
 #[test]
 fn gzip_tool_accepts_the_stream() {
-    let data = sample(9 * BLOCK + 3, 17);
+    let mut data = sample(9 * BLOCK + 3, 17);
+    data.extend_from_slice(&mixed());
     let gz = compress(&data, 2, 50_000);
     let mut child = Command::new("gzip")
         .arg("-dc")
