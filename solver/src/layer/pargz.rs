@@ -129,7 +129,8 @@ fn deflate_block(
         level
     };
     let mut compress = Compress::new(level, false);
-    if !dict.is_empty() {
+    // Stored blocks refer to nothing: no window to preset.
+    if !dict.is_empty() && level.level() > 0 {
         compress.set_dictionary(dict).map_err(io::Error::other)?;
     }
     let flush = if last {
