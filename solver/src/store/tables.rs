@@ -111,15 +111,44 @@ impl MetaDb {
     }
 
     /// Looks up many context-index keys in one transaction (one open of the database).
+    ///
+    /// Many keys in sorted order (a context walk's) are answered by one scan of their
+    /// range, merged with the keys: each page is read once, where a lookup per key descends
+    /// the tree from its root every time.
     pub fn ctx_get_many<K: AsRef<[u8]>>(
         &self,
         keys: &[K],
     ) -> Result<Vec<Option<Vec<u8>>>, MetaError> {
+        const SCAN_FROM: usize = 64;
+        let sorted = keys.windows(2).all(|w| w[0].as_ref() < w[1].as_ref());
         self.read(|txn| {
             let table = txn.open_table(CONTEXT_INDEX)?;
-            keys.iter()
-                .map(|key| Ok(table.get(key.as_ref())?.map(|v| v.value().to_vec())))
-                .collect()
+            let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+                return Ok(Vec::new());
+            };
+            if !sorted || keys.len() < SCAN_FROM {
+                return keys
+                    .iter()
+                    .map(|key| Ok(table.get(key.as_ref())?.map(|v| v.value().to_vec())))
+                    .collect();
+            }
+            let mut found = vec![None; keys.len()];
+            let mut next = 0;
+            for item in table.range(first.as_ref()..=last.as_ref())? {
+                let (key, value) = item?;
+                let key = key.value();
+                while next < keys.len() && keys[next].as_ref() < key {
+                    next += 1;
+                }
+                if next == keys.len() {
+                    break;
+                }
+                if keys[next].as_ref() == key {
+                    found[next] = Some(value.value().to_vec());
+                    next += 1;
+                }
+            }
+            Ok(found)
         })
     }
 
@@ -278,5 +307,45 @@ mod tests {
         );
         assert!(db.gc_root_remove("build/1").unwrap());
         assert_eq!(db.gc_roots().unwrap().len(), 1);
+    }
+
+    /// The range scan answers as a lookup per key does: keys missing from the index,
+    /// index entries between and around the keys that nobody asked for, a lone key, and
+    /// keys out of order.
+    #[test]
+    fn context_lookups_scan_or_look_up_alike() {
+        let dir = TestDir::new("ctx-many");
+        let db = MetaDb::open(&dir.path().join("meta.redb")).unwrap();
+        let stored: Vec<(Vec<u8>, Vec<u8>)> = (0..500)
+            .filter(|i| i % 3 != 0)
+            .map(|i| {
+                (
+                    format!("/ctx\0f{i:04}").into_bytes(),
+                    format!("v{i}").into_bytes(),
+                )
+            })
+            .chain([(b"/ctw\0zz".to_vec(), b"before".to_vec())])
+            .chain([(b"/cty\0aa".to_vec(), b"after".to_vec())])
+            .collect();
+        db.ctx_put_many(&stored).unwrap();
+        let expect = |keys: &[Vec<u8>]| -> Vec<Option<Vec<u8>>> {
+            keys.iter()
+                .map(|k| stored.iter().find(|(s, _)| s == k).map(|(_, v)| v.clone()))
+                .collect()
+        };
+        let sorted: Vec<Vec<u8>> = (0..520)
+            .filter(|i| i % 2 == 0)
+            .map(|i| format!("/ctx\0f{i:04}").into_bytes())
+            .collect();
+        assert!(sorted.len() >= 64, "large enough to be scanned");
+        let got = db.ctx_get_many(&sorted).unwrap();
+        assert_eq!(got, expect(&sorted));
+        assert!(got.iter().filter(|v| v.is_some()).count() > 100);
+        let mut shuffled = sorted.clone();
+        shuffled.reverse();
+        assert_eq!(db.ctx_get_many(&shuffled).unwrap(), expect(&shuffled));
+        let one = vec![b"/ctx\0f0001".to_vec()];
+        assert_eq!(db.ctx_get_many(&one).unwrap(), vec![Some(b"v1".to_vec())]);
+        assert!(db.ctx_get_many::<Vec<u8>>(&[]).unwrap().is_empty());
     }
 }
