@@ -14,10 +14,19 @@ pub(crate) fn sha256_digest(hasher: Sha256) -> Result<Digest, LayerError> {
     Digest::try_from(format!("sha256:{hex}")).map_err(|source| LayerError::Digest { source })
 }
 
-/// A writer that hashes and counts what it forwards.
+/// The hash of a tap made with [`HashWriter::new`] (a counting tap has none).
+pub(crate) fn tapped(hasher: Option<Sha256>) -> Result<Digest, LayerError> {
+    let hasher = hasher.ok_or_else(|| LayerError::Write {
+        source: io::Error::other("a counting tap was asked for its hash"),
+    })?;
+    sha256_digest(hasher)
+}
+
+/// A writer that hashes and counts what it forwards (or only counts: see
+/// [`HashWriter::counting`]).
 pub(crate) struct HashWriter<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     count: u64,
 }
 
@@ -25,13 +34,24 @@ impl<W: Write> HashWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
         Self {
             inner,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             count: 0,
         }
     }
 
-    /// The inner writer, the hash and the byte count of everything written.
-    pub(crate) fn finish(self) -> (W, Sha256, u64) {
+    /// A tap that counts without hashing: for a stream whose digest another tap already
+    /// computes over the same bytes.
+    pub(crate) fn counting(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: None,
+            count: 0,
+        }
+    }
+
+    /// The inner writer, the hash (none when only counting) and the byte count of
+    /// everything written.
+    pub(crate) fn finish(self) -> (W, Option<Sha256>, u64) {
         (self.inner, self.hasher, self.count)
     }
 }
@@ -40,7 +60,9 @@ impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         // Only what the inner writer accepted is part of the stream.
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }

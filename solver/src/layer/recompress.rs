@@ -6,7 +6,7 @@ use std::io::{self, BufReader, Read, Write};
 use oci_spec::image::Digest;
 
 use super::compress::Compressor;
-use super::hash::{HashWriter, sha256_digest};
+use super::hash::{HashWriter, tapped};
 use super::{Compression, LayerError, decompress_reader};
 
 /// Copies the layer `blob` into `out` compressed as `to` (at `level`); the digest of the
@@ -25,7 +25,7 @@ pub fn recompress<W: Write>(
     io::copy(&mut tar, &mut tap).map_err(|source| LayerError::Input { source })?;
     let (compressor, hasher, _) = tap.finish();
     let out = compressor.finish().map_err(write)?;
-    let got = sha256_digest(hasher)?;
+    let got = tapped(hasher)?;
     if &got != diff_id {
         return Err(LayerError::DiffIdMismatch {
             expected: Box::new(diff_id.clone()),

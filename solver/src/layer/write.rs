@@ -10,7 +10,7 @@ use rustix::fs::{Mode, OFlags};
 use walkdir::WalkDir;
 
 use super::compress::Compressor;
-use super::hash::{HashWriter, sha256_digest};
+use super::hash::{HashWriter, sha256_digest, tapped};
 use super::header::{END_OF_ARCHIVE, EntryHeader, padding, write_header};
 use super::source::{Hardlinks, describe};
 use super::{LayerError, LayerInfo, LayerOptions};
@@ -99,7 +99,12 @@ pub(crate) struct TarStream<W: Write> {
 impl<W: Write> TarStream<W> {
     /// Starts a layer written to `out` with `opts`' compression.
     pub(crate) fn new(out: W, opts: &LayerOptions) -> Result<Self, LayerError> {
-        let compressor = Compressor::new(opts.compression, HashWriter::new(out))
+        // A plain tar's blob is the tar itself: its digest is the diff id, hashed once.
+        let blob_tap = match opts.compression {
+            super::Compression::None => HashWriter::counting(out),
+            _ => HashWriter::new(out),
+        };
+        let compressor = Compressor::new(opts.compression, blob_tap)
             .map_err(|source| LayerError::Write { source })?;
         Ok(Self {
             tar: BufWriter::with_capacity(IO_BUFFER, HashWriter::new(compressor)),
@@ -143,9 +148,14 @@ impl<W: Write> TarStream<W> {
         let compressed = compressor.finish().map_err(write_error)?;
         let (mut out, blob_hasher, size) = compressed.finish();
         out.flush().map_err(write_error)?;
+        let diff_id = tapped(diff_hasher)?;
+        let digest = match blob_hasher {
+            Some(hasher) => sha256_digest(hasher)?,
+            None => diff_id.clone(),
+        };
         Ok(LayerInfo {
-            diff_id: sha256_digest(diff_hasher)?,
-            digest: sha256_digest(blob_hasher)?,
+            diff_id,
+            digest,
             size,
             media_type: self.compression.media_type().to_owned(),
         })

@@ -23,7 +23,8 @@ const BUFFER: usize = 256 * 1024;
 #[derive(Debug)]
 pub struct Ingest {
     writer: Option<BufWriter<File>>,
-    hasher: Sha256,
+    /// None for a writer that computes the digest of what it writes itself.
+    hasher: Option<Sha256>,
     size: u64,
     temp: PathBuf,
     blobs: PathBuf,
@@ -40,12 +41,23 @@ impl Ingest {
             .map_err(|e| ContentError::io(&temp, e))?;
         Ok(Self {
             writer: Some(BufWriter::with_capacity(BUFFER, file)),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             size: 0,
             temp,
             blobs: blobs_dir.to_path_buf(),
             committed: false,
         })
+    }
+
+    /// The same ingest without its own hash, for a writer that hashes every byte it writes
+    /// here (the layer writer's tap): [`Ingest::commit`] then takes the digest it is given,
+    /// where hashing the same bytes twice would cost a second SHA-256 pass.
+    /// Once bytes are written it keeps hashing: they would be missing from any digest.
+    pub fn prehashed(mut self) -> Self {
+        if self.size == 0 {
+            self.hasher = None;
+        }
+        self
     }
 
     /// How many bytes have been written so far.
@@ -79,8 +91,16 @@ impl Ingest {
                 ));
             }
         };
-        let hasher = std::mem::take(&mut self.hasher);
-        let digest = sha256_from_hex(&hex::encode(hasher.finalize()))?;
+        let digest = match (self.hasher.take(), expected) {
+            (Some(hasher), _) => sha256_from_hex(&hex::encode(hasher.finalize()))?,
+            (None, Some(expected)) => expected.clone(),
+            (None, None) => {
+                return Err(ContentError::io(
+                    &self.temp,
+                    io::Error::other("a blob written without hashing needs its digest to commit"),
+                ));
+            }
+        };
         if let Some(expected) = expected.filter(|d| **d != digest) {
             return Err(ContentError::DigestMismatch {
                 expected: expected.clone(),
@@ -121,7 +141,9 @@ impl Write for Ingest {
             .as_mut()
             .ok_or_else(|| io::Error::other("ingest already finished"))?;
         let n = writer.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -178,6 +200,30 @@ mod tests {
         assert_eq!(info.size, 11);
         assert_eq!(store.read_blob(&expected).unwrap(), b"layer bytes");
         assert_eq!(temps(&dir), 0);
+    }
+
+    /// A prehashed ingest takes the digest its writer computed, refuses to commit without
+    /// one, and keeps hashing when bytes were already written before it was asked.
+    #[test]
+    fn prehashed_commits_under_the_given_digest() {
+        let dir = TestDir::new("ingest-prehashed");
+        let store = ContentStore::open(dir.path()).unwrap();
+        let digest = sha256_digest(b"layer bytes").unwrap();
+        let mut ingest = store.ingest().unwrap().prehashed();
+        ingest.write_all(b"layer bytes").unwrap();
+        assert_eq!(ingest.commit(Some(&digest)).unwrap().digest, digest);
+        assert_eq!(store.read_blob(&digest).unwrap(), b"layer bytes");
+
+        let mut ingest = store.ingest().unwrap().prehashed();
+        ingest.write_all(b"other bytes").unwrap();
+        assert!(ingest.commit(None).is_err());
+        assert_eq!(temps(&dir), 0);
+
+        let mut ingest = store.ingest().unwrap();
+        ingest.write_all(b"late").unwrap();
+        let wrong = sha256_digest(b"not late").unwrap();
+        let err = ingest.prehashed().commit(Some(&wrong)).unwrap_err();
+        assert!(matches!(err, ContentError::DigestMismatch { .. }), "{err}");
     }
 
     #[test]

@@ -27,7 +27,8 @@ fn store_with(
     inner: &Inner,
     write: impl FnOnce(&mut Ingest, &LayerOptions) -> Result<LayerInfo, LayerError>,
 ) -> Result<LayerRecord, StepError> {
-    let mut ingest = inner.store.content().ingest()?;
+    // The layer writer hashes every byte it hands the ingest: its digest is the commit's.
+    let mut ingest = inner.store.content().ingest()?.prehashed();
     let options = LayerOptions {
         compression: Compression::None,
         source_date_epoch: inner.opts.source_date_epoch,
