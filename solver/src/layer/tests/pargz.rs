@@ -176,3 +176,18 @@ fn dropping_unfinished_encoder_does_not_hang() {
     enc.write_all(&data).unwrap();
     drop(enc);
 }
+
+/// The bytes themselves are pinned: an image's layer digests must not move with the CPU
+/// (zlib-rs picks SIMD paths at run time), a zlib-rs upgrade or a change to the stored-block
+/// test without anyone noticing. Text, binary-like and random blocks, two threads.
+#[test]
+fn compressed_bytes_are_pinned() {
+    use sha2::Digest as _;
+    let mut data = sample(7 * BLOCK + 4321, 31);
+    data.extend_from_slice(&mixed());
+    let gz = compress(&data, 2, 65_536);
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&gz)),
+        "9df481fb3282a4e2e8acbe0b124d7f396be6899c829dd9ab12307eb00eebb113"
+    );
+}
