@@ -122,19 +122,7 @@ fn few_matches(dict: &[u8], input: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A deterministic stream of random-looking bytes (xorshift).
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x.to_le_bytes()[3]
-            })
-            .collect()
-    }
+    use crate::layer::testutil::noise;
 
     #[test]
     fn random_bytes_are_incompressible() {

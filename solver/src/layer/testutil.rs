@@ -62,6 +62,20 @@ pub(crate) fn dir(root: &Path, rel: &str, mode: u32, owner: (u32, u32)) {
     fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// `len` random-looking bytes (xorshift), the same for the same seed: what
+/// `/dev/urandom` or an already compressed file puts in a layer.
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[5]
+        })
+        .collect()
+}
+
 /// Creates a device node or fifo.
 pub(crate) fn node(root: &Path, rel: &str, kind: FileType, mode: u32, dev: (u32, u32)) {
     let path = root.join(rel);

@@ -209,14 +209,7 @@ fn the_walk_finds_what_a_sequential_walk_finds() {
         std::os::unix::fs::symlink(format!("../../d{d:02}"), dir.join("up")).unwrap();
     }
     std::os::unix::fs::symlink("/nowhere", ctx.join("tree/dangling")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        ctx.join("tree/fifo"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o640),
-        0,
-    )
-    .unwrap();
+    crate::layer::testutil::node(&ctx, "tree/fifo", rustix::fs::FileType::Fifo, 0o640, (0, 0));
     fs::write(ctx.join("tree/n\u{e9}e \"quoted\".txt"), "x").unwrap();
     let cases = [
         ("", "tree"),

@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use crate::layer::pargz::{BLOCK, ParGzEncoder};
+use crate::layer::testutil::noise;
 
 /// Compressible but varied bytes: words with numbers, some runs of noise.
 fn sample(len: usize, seed: u64) -> Vec<u8> {
@@ -102,19 +103,6 @@ fn compresses_about_as_well_as_one_stream() {
         ours * 100 <= single * 101,
         "ours {ours}, single stream {single}"
     );
-}
-
-/// Random bytes, as `dd if=/dev/urandom` or an already compressed file gives them.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()[5]
-        })
-        .collect()
 }
 
 /// Random stretches, text and random again: the random blocks are stored, not deflated,
