@@ -16,6 +16,7 @@ pub mod gc;
 pub mod image;
 pub mod layer;
 pub mod output;
+pub(crate) mod parallel;
 pub mod progress;
 pub mod reclaim;
 pub mod registry;

@@ -114,7 +114,6 @@ pub fn compress_each(
     store: &Store,
     jobs: &[(&LayerRecord, LayerCompression)],
 ) -> Result<Vec<LayerRecord>, CompressError> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut distinct: Vec<(&LayerRecord, LayerCompression)> = Vec::new();
     for &(layer, target) in jobs {
         if !distinct
@@ -124,31 +123,22 @@ pub fn compress_each(
             distinct.push((layer, target));
         }
     }
-    let mut done: Vec<((Digest, LayerCompression), LayerRecord)> = Vec::new();
-    for chunk in distinct.chunks(threads) {
-        let results: Vec<Result<LayerRecord, CompressError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|&(layer, target)| (layer, s.spawn(move || compressed(store, layer, target))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|(layer, h)| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(CompressError::Convert {
-                            digest: layer.digest.clone(),
-                            source: Box::new(LayerError::Write {
-                                source: std::io::Error::other("the compressing thread panicked"),
-                            }),
-                        })
-                    })
-                })
-                .collect()
-        });
-        for (&(layer, target), result) in chunk.iter().zip(results) {
-            done.push(((layer.digest.clone(), target), result?));
-        }
-    }
+    let converted = crate::parallel::try_map(
+        &distinct,
+        crate::parallel::threads(usize::MAX),
+        |&(layer, target)| compressed(store, layer, target),
+        |&(layer, _)| CompressError::Convert {
+            digest: layer.digest.clone(),
+            source: Box::new(LayerError::Write {
+                source: std::io::Error::other("the compressing thread panicked"),
+            }),
+        },
+    )?;
+    let done: Vec<((Digest, LayerCompression), LayerRecord)> = distinct
+        .iter()
+        .map(|&(layer, target)| (layer.digest.clone(), target))
+        .zip(converted)
+        .collect();
     Ok(jobs
         .iter()
         .filter_map(|(layer, target)| {

@@ -46,6 +46,9 @@ pub enum ContextError {
     Index(String),
 }
 
+/// More threads than this hash a cold context no faster.
+const MAX_HASH_THREADS: usize = 8;
+
 /// A local directory used as a build context.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -244,11 +247,17 @@ impl Context {
             }
             stale.push((i, key, stat));
         }
-        let paths: Vec<PathBuf> = stale
-            .iter()
-            .map(|(i, _, _)| self.root.join(&entries[*i].rel))
-            .collect();
-        let digests = hash_files(&paths)?;
+        // Hashed on a few threads: a cold context is bound by SHA-256 and reads.
+        let path = |i: usize| self.root.join(&entries[i].rel);
+        let digests = crate::parallel::try_map(
+            &stale,
+            crate::parallel::threads(MAX_HASH_THREADS),
+            |(i, _, _)| hash_file(&path(*i)),
+            |(i, _, _)| ContextError::Read {
+                path: path(*i),
+                source: std::io::Error::other("not hashed: a hashing thread panicked"),
+            },
+        )?;
         let mut updates: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(stale.len());
         for ((i, key, mut value), digest) in stale.into_iter().zip(digests) {
             value.extend_from_slice(digest.as_bytes());
@@ -347,67 +356,6 @@ fn index_key(root: &Path, rel: &str) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(rel.as_bytes());
     k
-}
-
-/// The digests of `paths`' contents, in order, read by a few threads at once (a cold
-/// context is bound by SHA-256 and reads, both of which parallelise).
-fn hash_files(paths: &[PathBuf]) -> Result<Vec<String>, ContextError> {
-    const MAX_THREADS: usize = 8;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(MAX_THREADS)
-        .min(paths.len());
-    if threads <= 1 {
-        return paths.iter().map(|p| hash_file(p)).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(path) = paths.get(i) else {
-                return done;
-            };
-            let hashed = hash_file(path);
-            let failed = hashed.is_err();
-            done.push((i, hashed));
-            if failed {
-                // Stop the others too: the first error fails the checksum anyway.
-                next.store(paths.len(), std::sync::atomic::Ordering::Relaxed);
-                return done;
-            }
-        }
-    };
-    let mut results: Vec<Option<Result<String, ContextError>>> =
-        std::iter::repeat_with(|| None).take(paths.len()).collect();
-    std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut all = work();
-        for other in others {
-            all.extend(other.join().unwrap_or_default());
-        }
-        for (i, hashed) in all {
-            results[i] = Some(hashed);
-        }
-    });
-    // The error a thread met (not the "not hashed" of the files left after it).
-    if let Some(pos) = results.iter().position(|r| matches!(r, Some(Err(_))))
-        && let Some(Err(e)) = results.swap_remove(pos)
-    {
-        return Err(e);
-    }
-    results
-        .into_iter()
-        .zip(paths)
-        .map(|(hashed, path)| {
-            hashed.unwrap_or_else(|| {
-                Err(ContextError::Read {
-                    path: path.clone(),
-                    source: std::io::Error::other("not hashed (a hashing thread panicked)"),
-                })
-            })
-        })
-        .collect()
 }
 
 fn hash_file(path: &Path) -> Result<String, ContextError> {

@@ -199,9 +199,7 @@ impl<W: Write> ParGzEncoder<W> {
     /// Writes the gzip header (flate2's: no name, mtime 0, OS 255, so nothing varies) and
     /// returns the encoder. Worker threads default to the available parallelism.
     pub(crate) fn new(mut inner: W, level: flate2::Compression) -> io::Result<Self> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .min(MAX_THREADS);
+        let threads = crate::parallel::threads(MAX_THREADS);
         write_header(&mut inner, level)?;
         Ok(Self {
             inner,

@@ -73,9 +73,7 @@ fn walk_dirs(
     if dirs.is_empty() {
         return Ok(());
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(MAX_THREADS);
+    let threads = crate::parallel::threads(MAX_THREADS);
     let queue = Queue {
         state: Mutex::new(State {
             dirs,
