@@ -475,3 +475,164 @@ fn add_url_http_errors_name_the_url_and_5xx_is_retried() {
         run.stderr
     );
 }
+
+/// An HTTPS server (Python's `http.server` wrapped in `ssl`) serving `dir` on a free
+/// 127.0.0.1 port with a certificate for 127.0.0.1 signed by a CA the test makes with the
+/// `openssl` tool; killed when dropped.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsServer {
+    /// Makes the CA (`ca.pem`) and the server's key pair under `work`, then starts serving.
+    fn start(work: &Path, dir: &Path) -> Self {
+        let at = |name: &str| work.join(name).to_str().unwrap().to_owned();
+        std::fs::write(
+            work.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let steps: [Vec<String>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec[..],
+                &["-days", "2", "-subj", "/CN=kiln test CA"],
+            ]
+            .concat()
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain([
+                "-addext".into(),
+                "basicConstraints=critical,CA:TRUE".into(),
+                "-addext".into(),
+                "keyUsage=critical,keyCertSign".into(),
+                "-keyout".into(),
+                at("ca.key"),
+                "-out".into(),
+                at("ca.pem"),
+            ])
+            .collect(),
+            [&["req"][..], &ec[..], &["-subj", "/CN=127.0.0.1"]]
+                .concat()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .chain([
+                    "-keyout".into(),
+                    at("server.key"),
+                    "-out".into(),
+                    at("server.csr"),
+                ])
+                .collect(),
+            [
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &at("server.csr"),
+                "-CA",
+                &at("ca.pem"),
+                "-CAkey",
+                &at("ca.key"),
+                "-CAcreateserial",
+                "-extfile",
+                &at("server.ext"),
+                "-out",
+                &at("server.pem"),
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        ];
+        for args in &steps {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = common::tool("openssl", &refs);
+            assert_eq!(run.code, 0, "openssl {}: {}", args.join(" "), run.stderr);
+        }
+        let script = "import functools, http.server, ssl, sys\n\
+            root, cert, key = sys.argv[1:4]\n\
+            handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)\n\
+            httpd = http.server.HTTPServer(('127.0.0.1', 0), handler)\n\
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+            ctx.load_cert_chain(cert, key)\n\
+            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)\n\
+            print(httpd.server_address[1], flush=True)\n\
+            httpd.serve_forever()\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script, dir.to_str().unwrap()])
+            .args([at("server.pem"), at("server.key")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the HTTPS server did not start: {line:?}")
+        });
+        Self { child, port }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// HTTPS downloads verify the server against the system's roots, which `SSL_CERT_FILE`
+/// replaces — how users behind an intercepting proxy trust its CA: with the test CA there the
+/// file arrives; with only the distribution's bundle the build fails naming the URL and the
+/// certificate problem.
+#[test]
+fn add_https_url_trusts_the_roots_ssl_cert_file_names() {
+    let t = Tmp::new("add-url-https");
+    let root = t.join("root");
+    let served = t.join("served");
+    write_files(&served, &[("hello.txt", "over tls\n")]);
+    let server = TlsServer::start(t.path(), &served);
+    let url = format!("https://127.0.0.1:{}/hello.txt", server.port);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!("FROM scratch\nADD {url} /hello.txt\n"),
+        )],
+    );
+    let out = t.join("out");
+    let local = format!("type=local,dest={}", out.display());
+    let args = ["build", "-o", &local, ctx.to_str().unwrap()];
+    let ca = t.join("ca.pem");
+    common::kiln_env(&root, &args, &[("SSL_CERT_FILE", ca.to_str().unwrap())]).ok();
+    assert_eq!(describe(&out, "hello.txt"), "600 0:0 file:over tls\n");
+
+    let run = common::kiln_env(
+        &root,
+        &["build", "--no-cache", "-o", &local, ctx.to_str().unwrap()],
+        &[("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")],
+    )
+    .failed();
+    assert!(
+        run.stderr.contains(&url)
+            && run.stderr.contains("UnknownIssuer")
+            && run
+                .stderr
+                .contains("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt")
+            && !run.stderr.contains("retrying"),
+        "{}",
+        run.stderr
+    );
+}

@@ -26,3 +26,4 @@ pub mod snapshot;
 pub mod solve;
 pub mod source;
 pub mod store;
+pub(crate) mod tls;

@@ -66,6 +66,7 @@ pub(crate) struct Clients {
 
 impl Clients {
     fn new(protocol: ClientProtocol) -> Self {
+        crate::tls::install_provider();
         Self {
             chunked: Arc::new(oci_client::Client::new(client_config(&protocol, false))),
             monolithic: Arc::new(tokio::sync::OnceCell::new()),
@@ -79,6 +80,7 @@ impl Clients {
         if let Some(client) = self.http.get() {
             return Ok(client.clone());
         }
+        crate::tls::install_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(30))
             .read_timeout(std::time::Duration::from_secs(120))

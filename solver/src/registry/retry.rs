@@ -35,6 +35,12 @@ impl Failure {
                         err.to_string(),
                     );
                 }
+                if let Some(refused) = crate::tls::refused_certificate(&err) {
+                    return Self::Fatal(RegistryError::Invalid {
+                        reference: reference.to_owned(),
+                        detail: format!("{registry}: {refused}"),
+                    });
+                }
                 Self::Transient(error_chain(&err))
             }
             E::ServerError { code, url, message } => Self::from_status(

@@ -70,6 +70,7 @@ pub(super) fn fetch(vertex: Vertex<'_>, target: &Target<'_>) -> Result<Fetched, 
         detail,
     };
     crate::registry::block_on(async {
+        crate::tls::install_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
@@ -221,6 +222,12 @@ async fn cancelled_or<T>(
 fn transport_failure(shown: &str, e: &reqwest::Error) -> Failure {
     // The chain holds the useful part ("connection refused", "unexpected end of file").
     let message = error_chain(e);
+    if let Some(refused) = crate::tls::refused_certificate(e) {
+        return Failure::Fatal(HttpError::Download {
+            url: shown.to_owned(),
+            detail: refused,
+        });
+    }
     if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode() {
         Failure::Transient(message)
     } else {
