@@ -324,6 +324,9 @@ record() { T["$1|$2"]+=" $3"; }
 measure() {
     local key=$1 who=$2 t
     shift 2
+    # Flush what earlier builds left to write back (BuildKit's `docker save` does not sync
+    # its 0.5 GB tar, kiln fsyncs what it writes), so no builder's time pays for another's.
+    sync
     t=$(ms "$@")
     record "$key" "$who" "$t"
 }
@@ -370,6 +373,7 @@ for r in $(seq "$runs"); do
             rm -rf "$out"
             if [[ $b == kiln ]]; then
                 # kiln itself under /usr/bin/time, for its peak RSS (what export_build runs).
+                sync
                 t=$(rss_ms "$KILN" build -q --root "$(state kiln)" --no-cache -o "type=oci,tar=false,dest=$out" "$ctx3")
                 record "3 1GB layer" kiln "$t"
                 RSS[kiln]+=" $(cat "$work/last.rss")"
@@ -386,7 +390,9 @@ for r in $(seq "$runs"); do
             # One untimed build first: per-step overhead in steady state, not first-use costs
             # (the base's snapshot, cold page cache).
             ms build "$b" "$(state "$b")" "$ctx4" --no-cache >/dev/null
+            sync
             none=$(ms build "$b" "$(state "$b")" "$ctx4none" --no-cache)
+            sync
             twenty=$(ms build "$b" "$(state "$b")" "$ctx4" --no-cache)
             [[ -n $none && -n $twenty ]] || exit 1
             record "4 20 RUNs" "$b" "$twenty"

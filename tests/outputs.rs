@@ -690,3 +690,80 @@ fn load_into_docker() {
         .ok();
     dockerd.docker(&["image", "inspect", "app:streamed"]).ok();
 }
+
+/// The image's layers, compressed while the build writes them for an output that needs them
+/// compressed (gzip, or zstd at a level), are byte for byte what compressing them at export
+/// makes: a `--no-cache` build straight to an OCI layout gives the manifest the export of the
+/// same image built for the store alone gave; and a layer of another stage is never
+/// compressed.
+#[test]
+fn layers_compressed_during_the_build_are_the_exports_own() {
+    let t = Tmp::new("out-alongside");
+    let root = t.join("root");
+    busybox(&root, &t);
+    let ctx = t.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox AS tool\nRUN seq 1 300000 > /numbers\n\
+             FROM busybox\nRUN seq 1 200000 > /big && echo ran > /ran\n\
+             COPY --from=tool /numbers /numbers\n",
+        )],
+    );
+    let c = ctx.to_str().unwrap();
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let manifest_of = |layout: &Path| -> String {
+        let index: Value =
+            serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap())
+                .unwrap();
+        index["manifests"][0]["digest"].as_str().unwrap().to_owned()
+    };
+    for extra in ["", ",compression=zstd,compression-level=5"] {
+        let during = t.join("during");
+        let after = t.join("after");
+        let _ = std::fs::remove_dir_all(&during);
+        let _ = std::fs::remove_dir_all(&after);
+        let to = |dir: &Path| format!("type=oci,tar=false,dest={}{extra}", dir.display());
+        // A store-only build (nothing compressed), then the image exported: every step
+        // cached, every layer compressed at export.
+        kiln_env(&root, &["build", "--no-cache", "-t", "app", c], &epoch).ok();
+        let spec = to(&after);
+        kiln_env(&root, &["build", "-o", &spec, c], &epoch).ok();
+        // Every step run again, its layers compressed while written; remembered over the
+        // export's, so a different blob would change the manifest.
+        let spec = to(&during);
+        kiln_env(&root, &["build", "--no-cache", "-o", &spec, c], &epoch).ok();
+        assert_eq!(manifest_of(&during), manifest_of(&after), "{extra}");
+        // skopeo verifies every blob of the layout against its digest.
+        tool(
+            "skopeo",
+            &[
+                "copy",
+                &format!("oci:{}", during.display()),
+                &format!("dir:{}", t.join("copied").display()),
+            ],
+        )
+        .ok();
+        let _ = std::fs::remove_dir_all(t.join("copied"));
+    }
+    // Only the final stage's layers were compressed during the build (and the base at
+    // export): the store holds one gzip and one zstd blob per layer of the image — none of
+    // the tool stage's layer, which no output exports.
+    let magic_count = |magic: &[u8]| {
+        std::fs::read_dir(root.join("blobs/sha256"))
+            .unwrap()
+            .filter(|e| {
+                let mut head = [0u8; 4];
+                std::io::Read::read(
+                    &mut std::fs::File::open(e.as_ref().unwrap().path()).unwrap(),
+                    &mut head,
+                )
+                .unwrap();
+                head.starts_with(magic)
+            })
+            .count()
+    };
+    assert_eq!(magic_count(&[0x1f, 0x8b]), 3, "gzip blobs");
+    assert_eq!(magic_count(&[0x28, 0xb5, 0x2f, 0xfd]), 3, "zstd blobs");
+}

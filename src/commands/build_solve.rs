@@ -40,6 +40,7 @@ pub(super) fn solve(
         ssh: config.ssh.clone(),
         remote_cache: import_caches(config)?,
         images: Some(front.images.clone()),
+        edge: config.outputs.edge_compression(),
     };
     let remote_cache = solve_opts.remote_cache.clone();
     let (progress, rx) = Progress::channel();

@@ -11,7 +11,7 @@ use crate::cli::BuildArgs;
 /// store's names and pushes of `-t`/`--push` (last, so an interrupted build leaves no name).
 pub(crate) struct Outputs {
     explicit: Vec<(OutputSpec, Box<dyn Exporter>)>,
-    implied: Box<dyn Exporter>,
+    implied: (OutputSpec, Box<dyn Exporter>),
 }
 
 /// What the outputs did, for the summary, `--iidfile` and `--metadata-file`.
@@ -66,7 +66,7 @@ impl Outputs {
                 Ok((spec, exporter))
             })
             .collect::<Result<Vec<_>, kiln_solver::output::OutputError>>()?;
-        let implied = OutputSpec {
+        let implied_spec = OutputSpec {
             kind: OutputKind::Image {
                 names: Vec::new(),
                 push: args.push,
@@ -74,9 +74,21 @@ impl Outputs {
                 store: true,
             },
             form: Default::default(),
-        }
-        .exporter(&annotations)?;
-        Ok(Self { explicit, implied })
+        };
+        let implied = implied_spec.exporter(&annotations)?;
+        Ok(Self {
+            explicit,
+            implied: (implied_spec, implied),
+        })
+    }
+
+    /// The compression the first output that compresses the build's layers writes them in
+    /// (see [`OutputSpec::layer_compression`]); others, if they differ, compress at export.
+    pub(crate) fn edge_compression(&self) -> Option<kiln_solver::export::LayerCompression> {
+        self.explicit
+            .iter()
+            .chain(std::iter::once(&self.implied))
+            .find_map(|(spec, _)| spec.layer_compression())
     }
 
     /// Runs the `-o` outputs; `between` runs after them and before the store's names (the
@@ -102,7 +114,7 @@ impl Outputs {
         if !between()? || kiln_solver::cancel::is_cancelled() {
             return Ok(None);
         }
-        let done = self.implied.export(built)?;
+        let done = self.implied.1.export(built)?;
         report(&done, quiet, &mut names);
         let Some(descriptor) = first_image.or(done.descriptor) else {
             bail!("internal: the store's image has no descriptor");

@@ -64,13 +64,7 @@ pub fn compressed(
     target: LayerCompression,
 ) -> Result<LayerRecord, CompressError> {
     let digest = &layer.digest;
-    let key = format!(
-        "kiln.convert.v1:{digest}:{}:{}",
-        target.kind.media_type(),
-        target
-            .level
-            .map_or_else(|| "default".to_owned(), |l| l.to_string())
-    );
+    let key = convert_key(digest, target);
     if let Some(entry) = super::index::get(store, &key) {
         return Ok(entry.layer);
     }
@@ -92,10 +86,32 @@ pub fn compressed(
         recompress(blob, &layer.diff_id, target.kind, target.level, ingest).map_err(converting)?
     };
     let info = ingest.commit(None).map_err(stored)?;
+    Ok(remember(store, layer, target, info))
+}
+
+/// The index key of `digest`'s blob compressed as `target`.
+fn convert_key(digest: &Digest, target: LayerCompression) -> String {
+    format!(
+        "kiln.convert.v1:{digest}:{}:{}",
+        target.kind.media_type(),
+        target
+            .level
+            .map_or_else(|| "default".to_owned(), |l| l.to_string())
+    )
+}
+
+/// Records that `compressed` (a stored blob) is `layer` compressed as `target`, for every
+/// later export and push; returns its record.
+pub(crate) fn remember(
+    store: &Store,
+    layer: &LayerRecord,
+    target: LayerCompression,
+    compressed: crate::store::BlobInfo,
+) -> LayerRecord {
     let converted = LayerRecord {
         diff_id: layer.diff_id.clone(),
-        digest: info.digest,
-        size: info.size,
+        digest: compressed.digest,
+        size: compressed.size,
         media_type: target.kind.media_type().to_owned(),
         created: layer.created.clone(),
     };
@@ -104,8 +120,8 @@ pub fn compressed(
         result_key: None,
     };
     // Remembering is an optimisation: a failure costs the next export a conversion.
-    let _ = super::index::put(store, &key, &entry);
-    Ok(converted)
+    let _ = super::index::put(store, &convert_key(&layer.digest, target), &entry);
+    converted
 }
 
 /// [`compressed`] for each (layer, target) of `jobs`, in order: each distinct pair once, at

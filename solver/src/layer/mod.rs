@@ -14,6 +14,7 @@
 //! streams and directories, and hands back digests. Neither a file nor a layer is ever held
 //! whole in memory.
 
+mod alongside;
 mod apply;
 mod compress;
 mod decompress;
@@ -34,6 +35,7 @@ mod tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub(crate) use alongside::Alongside;
 pub use decompress::{decompress_reader, is_archive, layer_media_type};
 pub use error::LayerError;
 pub(crate) use header::Kind as EntryKind;

@@ -240,6 +240,21 @@ impl OutputSpec {
         }
     }
 
+    /// The compression this output writes the build's own layers in, when it writes them
+    /// compressed: every image leaving the store (an archive, a push), and a store image
+    /// only when `compression=` asks. The solver then compresses the target's layers while
+    /// it writes them (`SolveOptions::edge`), where the export would read them back.
+    pub fn layer_compression(&self) -> Option<LayerCompression> {
+        let wanted = match &self.kind {
+            OutputKind::Image { push: true, .. }
+            | OutputKind::Oci { .. }
+            | OutputKind::Docker { .. } => self.form.at_the_edge().compression,
+            OutputKind::Image { .. } => self.form.compression,
+            OutputKind::Local { .. } | OutputKind::Tar { .. } => None,
+        };
+        wanted.filter(|c| c.kind != Compression::None)
+    }
+
     /// True when this output writes to stdout.
     pub fn uses_stdout(&self) -> bool {
         matches!(

@@ -57,7 +57,7 @@ pub(crate) struct Clients {
     /// Chunked uploads (the default) and every download.
     pub(crate) chunked: Arc<oci_client::Client>,
     /// Monolithic uploads, for registries that refuse chunked ones; made on first need,
-    /// because every client loads the system's CA bundle (tens of milliseconds).
+    /// because every client reads the system's CA roots (a few milliseconds with rustls).
     monolithic: Arc<tokio::sync::OnceCell<Arc<oci_client::Client>>>,
     /// Plain HTTP requests kiln makes itself (bounded manifest reads), made on first need.
     http: Arc<std::sync::OnceLock<reqwest::Client>>,

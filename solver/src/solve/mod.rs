@@ -117,6 +117,11 @@ pub struct SolveOptions {
     pub remote_cache: RemoteCaches,
     /// Base images, pulled when the store lacks them; `None` resolves from the store alone.
     pub images: Option<Arc<ImageSource>>,
+    /// The compression the build's outputs write its layers in, when they compress them:
+    /// each layer of the target's own chain (the layers the image will hold) is then
+    /// compressed while it is written, instead of read back at export. Layers of other
+    /// stages never are.
+    pub edge: Option<crate::cache::compressed::LayerCompression>,
 }
 
 /// A solver over one store.
@@ -138,6 +143,18 @@ struct Inner {
     records: std::sync::Mutex<Vec<CacheRecord>>,
     /// What `--explain-cache` records of each step.
     explain: explain::Recorder,
+    /// The ops whose layers the target's image holds (its base chain), when `opts.edge`.
+    edge_ops: std::sync::OnceLock<std::collections::HashSet<OpId>>,
+}
+
+impl Inner {
+    /// The compression `id`'s layer is written in besides the plain tar, when the build's
+    /// outputs will want it compressed (see [`SolveOptions::edge`]).
+    pub(crate) fn edge_for(&self, id: OpId) -> Option<crate::cache::compressed::LayerCompression> {
+        self.opts
+            .edge
+            .filter(|_| self.edge_ops.get().is_some_and(|ops| ops.contains(&id)))
+    }
 }
 
 impl Solver {
@@ -163,6 +180,7 @@ impl Solver {
             redactor,
             records: Default::default(),
             explain: Default::default(),
+            edge_ops: std::sync::OnceLock::new(),
         });
         Ok(Solver {
             scheduler: Scheduler::new(inner),
@@ -175,6 +193,10 @@ impl Solver {
 
     /// Solves `target` and everything it needs.
     pub async fn solve(&self, target: OpId) -> Result<Arc<OpResult>, SolveError> {
+        let inner = self.inner();
+        if inner.opts.edge.is_some() {
+            let _ = inner.edge_ops.set(base_chain(&inner.def, target));
+        }
         self.scheduler.clone().eval(target.0).await
     }
 
@@ -362,4 +384,19 @@ impl Inner {
         let parent = self.store.root().join("tmp");
         TempDir::new(&parent, what).map_err(step_error::io_err(parent.display()))
     }
+}
+
+/// `target` and the ops it builds on, base by base down to its source: the ops whose layers
+/// an image of `target` holds.
+fn base_chain(def: &Definition, target: OpId) -> std::collections::HashSet<OpId> {
+    let mut chain = std::collections::HashSet::new();
+    let mut at = Some(target);
+    while let Some(id) = at.filter(|id| chain.insert(*id)) {
+        at = match def.ops.get(id.0) {
+            Some(kiln_llb::Op::File(f)) => Some(f.base),
+            Some(kiln_llb::Op::Exec(e)) => Some(e.base),
+            _ => None,
+        };
+    }
+    chain
 }

@@ -211,7 +211,7 @@ fn run_exec_op(
     }
     remove_mount_stubs(&upper, &lowerdirs, &exec.mounts)?;
     prune_unchanged_dirs(&upper, &upper, &lowerdirs)?;
-    store_layer(inner, &upper)
+    store_layer(inner, id, &upper)
 }
 
 /// The diff id of a layer with no entries (1024 zero bytes): it changes nothing.

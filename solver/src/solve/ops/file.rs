@@ -44,8 +44,8 @@ impl LayerStep for FileOp {
         Ok(key::step(op, &keyed_base(op, base), &reads))
     }
 
-    fn run(&self, cx: &Inner, _id: OpId, inputs: &Inputs) -> Result<LayerRecord, StepError> {
-        run_file_op(cx, self, inputs)
+    fn run(&self, cx: &Inner, id: OpId, inputs: &Inputs) -> Result<LayerRecord, StepError> {
+        run_file_op(cx, id, self, inputs)
     }
 }
 
@@ -58,7 +58,12 @@ pub(crate) fn keyed_base(op: &Op, base: &OpResult) -> CacheKey {
 }
 
 /// Applies `file`'s actions on top of its base and stores the resulting layer.
-fn run_file_op(inner: &Inner, file: &FileOp, inputs: &Inputs) -> Result<LayerRecord, StepError> {
+fn run_file_op(
+    inner: &Inner,
+    id: OpId,
+    file: &FileOp,
+    inputs: &Inputs,
+) -> Result<LayerRecord, StepError> {
     let base = &inputs[&file.base];
     // A linked copy is made on scratch (its layer is then rebased onto any base), as
     // BuildKit's merge of a copy onto scratch.
@@ -84,11 +89,11 @@ fn run_file_op(inner: &Inner, file: &FileOp, inputs: &Inputs) -> Result<LayerRec
             base_rootfs,
             &mut DiskUpper::new(diff.path()),
         )?;
-        return store_layer(inner, diff.path());
+        return store_layer(inner, id, diff.path());
     }
     let mut plan = PlannedLayer::new();
     apply_actions(inner, file, inputs, base_rootfs, &mut plan)?;
-    store_planned(inner, &plan)
+    store_planned(inner, id, &plan)
 }
 
 /// Writes `file`'s actions into `upper`, in order.
