@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 mod compare;
+mod listings;
 mod params;
 
 pub use compare::{Cause, Explained, Place, explain};
@@ -26,7 +27,7 @@ use params::params;
 use super::result::OpResult;
 
 /// Bumped when a record changes meaning; a record of another version is ignored.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 /// Everything recorded of one build of a Dockerfile and target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +103,8 @@ pub struct ContentRead {
     /// The content checksum the key holds.
     pub digest: String,
     /// Per path: what was hashed of it (type, mode, size, content digest or link target).
+    /// Kept beside the record, by `digest` (see `listings`), not in its JSON.
+    #[serde(skip)]
     pub files: BTreeMap<String, String>,
 }
 
@@ -330,16 +333,19 @@ pub fn load(path: &Path) -> Result<Option<BuildRecord>, RecordError> {
         version: u32,
     }
     match serde_json::from_slice::<Version>(&bytes) {
-        Ok(v) if v.version == RECORD_VERSION => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(json_at(path)),
+        Ok(v) if v.version == RECORD_VERSION => {
+            let mut record: BuildRecord = serde_json::from_slice(&bytes).map_err(json_at(path))?;
+            listings::load(path, &mut record);
+            Ok(Some(record))
+        }
         Ok(_) => Ok(None),
         Err(e) => Err(json_at(path)(e)),
     }
 }
 
-/// Writes `record` to `path` through a temp file, fsync and rename: a reader sees the old
-/// record or the new one, never half of one (concurrent builds: the last one wins).
+/// Writes `record` to `path` through a temp file, fsync and rename (its reads' listings go
+/// beside it, see `listings`): a reader sees the old record or the new one, never half of
+/// one (concurrent builds: the last one wins).
 pub fn save(
     path: &Path,
     record: &BuildRecord,
@@ -347,6 +353,8 @@ pub fn save(
 ) -> Result<(), RecordError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    // The listings first: a record never names a listing that was not written.
+    listings::save(path, record, redactor)?;
     // Build args and environments are recorded: a secret value among them never is. With
     // no secrets the record is written as it is, without a JSON tree of it in between.
     let bytes = if redactor.is_empty() {

@@ -164,3 +164,63 @@ fn records_round_trip_atomically() {
     assert_ne!(path, record_path(&dir, "/d/Dockerfile", "app"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A read's listing lives beside the record, keyed by the read's checksum: saved once,
+/// left alone while the read is unchanged, replaced (the old one removed) when it changes,
+/// and loaded back into the record.
+#[test]
+fn listings_are_kept_beside_the_record_by_checksum() {
+    let dir = std::env::temp_dir().join(format!("kiln-explain-listings-{}", std::process::id()));
+    let path = record_path(&dir, "/d/Dockerfile", "");
+    let with_read = |digest: &str, files: &[(&str, &str)]| {
+        let mut s = step(1, "[s 2/2] COPY . /", "k", None);
+        s.reads = vec![ContentRead {
+            from: "[internal] load build context".into(),
+            local: Some("context".into()),
+            digest: digest.into(),
+            files: files
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+        }];
+        build(vec![s])
+    };
+    let listings = path.with_extension("listings");
+    let listing = |digest: &str| listings.join(format!("{}.json", digest.replace(':', "-")));
+    let names = || {
+        let mut v: Vec<String> = std::fs::read_dir(&listings)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+
+    let first = with_read("sha256:aa", &[("a", "1"), ("b", "2")]);
+    save(&path, &first, &Default::default()).unwrap();
+    assert!(
+        !std::fs::read_to_string(&path).unwrap().contains("\"a\""),
+        "the record itself holds no listing"
+    );
+    assert_eq!(load(&path).unwrap(), Some(first.clone()));
+    let written = std::fs::metadata(listing("sha256:aa"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    // Unchanged: nothing rewritten.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    save(&path, &first, &Default::default()).unwrap();
+    let again = std::fs::metadata(listing("sha256:aa"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(written, again);
+
+    // Changed: the new listing replaces the old one.
+    let second = with_read("sha256:bb", &[("a", "1"), ("c", "3")]);
+    save(&path, &second, &Default::default()).unwrap();
+    assert_eq!(names(), ["sha256-bb.json"]);
+    assert_eq!(load(&path).unwrap(), Some(second));
+    let _ = std::fs::remove_dir_all(&dir);
+}
