@@ -124,9 +124,9 @@ fn a_new_base_digest_is_reported_at_from() {
     );
 }
 
-#[test]
-fn file_changes_are_listed_by_kind() {
-    let read = |files: &[(&str, &str)], digest: &str| ContentRead {
+/// A read of the build context with checksum `digest` listing `files`.
+fn read(files: &[(&str, &str)], digest: &str) -> ContentRead {
+    ContentRead {
         from: "[internal] load build context".into(),
         local: Some("context".into()),
         digest: digest.into(),
@@ -134,7 +134,11 @@ fn file_changes_are_listed_by_kind() {
             .iter()
             .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
             .collect(),
-    };
+    }
+}
+
+#[test]
+fn file_changes_are_listed_by_kind() {
     let mut a = step(1, "[s 2/2] COPY . /", "k1", None);
     a.reads = vec![read(&[("a", "1"), ("b", "1")], "d1")];
     let mut b = step(1, "[s 2/2] COPY . /", "k2", None);
@@ -174,15 +178,7 @@ fn listings_are_kept_beside_the_record_by_checksum() {
     let path = record_path(&dir, "/d/Dockerfile", "");
     let with_read = |digest: &str, files: &[(&str, &str)]| {
         let mut s = step(1, "[s 2/2] COPY . /", "k", None);
-        s.reads = vec![ContentRead {
-            from: "[internal] load build context".into(),
-            local: Some("context".into()),
-            digest: digest.into(),
-            files: files
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
-        }];
+        s.reads = vec![read(files, digest)];
         build(vec![s])
     };
     let listings = path.with_extension("listings");
