@@ -143,17 +143,25 @@ fn no_secret_shape_reaches_progress_errors_metadata_or_explain_records() {
         }
     }
 
-    // The explain records those builds left.
+    // The explain records those builds left, and the per-path listings kept beside them.
     let records = bench.root.join("explain");
     let mut read = 0;
-    for entry in std::fs::read_dir(&records).into_iter().flatten().flatten() {
-        read += 1;
-        let leaked = leaks(&std::fs::read_to_string(entry.path()).unwrap());
-        if !leaked.is_empty() {
-            failures.push(format!(
-                "explain record {}: shows {leaked:?}",
-                entry.path().display()
-            ));
+    let mut dirs = vec![records.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            read += 1;
+            let leaked = leaks(&std::fs::read_to_string(&path).unwrap());
+            if !leaked.is_empty() {
+                failures.push(format!(
+                    "explain record {}: shows {leaked:?}",
+                    path.display()
+                ));
+            }
         }
     }
     if read == 0 {
