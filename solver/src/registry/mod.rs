@@ -80,7 +80,7 @@ impl Clients {
         if let Some(client) = self.http.get() {
             return Ok(client.clone());
         }
-        crate::tls::install_provider();
+        // `Clients::new` installed the TLS provider.
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(30))
             .read_timeout(std::time::Duration::from_secs(120))

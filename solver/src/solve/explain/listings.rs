@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::{BuildRecord, RecordError, io_at, json_at};
+use super::{BuildRecord, RecordError, io_at, redacted_json};
 
 /// The directory of `record`'s listings.
 fn dir_of(record: &Path) -> PathBuf {
@@ -38,13 +38,7 @@ pub(super) fn save(
             continue;
         }
         std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
-        let bytes = if redactor.is_empty() {
-            serde_json::to_vec(&read.files).map_err(json_at(&path))?
-        } else {
-            let mut value = serde_json::to_value(&read.files).map_err(json_at(&path))?;
-            redactor.redact_json(&mut value);
-            serde_json::to_vec(&value).map_err(json_at(&path))?
-        };
+        let bytes = redacted_json(&read.files, redactor, &path)?;
         crate::export::write_atomic(&path, &bytes)?;
     }
     if let Ok(entries) = std::fs::read_dir(&dir) {

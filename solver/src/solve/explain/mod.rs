@@ -357,13 +357,7 @@ pub fn save(
     listings::save(path, record, redactor)?;
     // Build args and environments are recorded: a secret value among them never is. With
     // no secrets the record is written as it is, without a JSON tree of it in between.
-    let bytes = if redactor.is_empty() {
-        serde_json::to_vec(record).map_err(json_at(path))?
-    } else {
-        let mut value = serde_json::to_value(record).map_err(json_at(path))?;
-        redactor.redact_json(&mut value);
-        serde_json::to_vec(&value).map_err(json_at(path))?
-    };
+    let bytes = redacted_json(record, redactor, path)?;
     // A rebuild that changed nothing writes nothing (and waits on no fsync).
     if same_content(path, &bytes) {
         return Ok(());
@@ -395,3 +389,18 @@ fn same_content(path: &Path, bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// `value` as JSON with every secret value masked; with no secrets, written as it is, without
+/// a JSON tree of it in between.
+fn redacted_json<T: Serialize>(
+    value: &T,
+    redactor: &crate::secrets::Redactor,
+    path: &Path,
+) -> Result<Vec<u8>, RecordError> {
+    if redactor.is_empty() {
+        return serde_json::to_vec(value).map_err(json_at(path));
+    }
+    let mut tree = serde_json::to_value(value).map_err(json_at(path))?;
+    redactor.redact_json(&mut tree);
+    serde_json::to_vec(&tree).map_err(json_at(path))
+}
