@@ -71,6 +71,14 @@ pub enum ExportError {
         /// What went wrong.
         detail: String,
     },
+    /// A stored image index that lists something kiln cannot export.
+    #[error("image index {digest} in the content store: {detail}")]
+    BadIndexEntry {
+        /// The index.
+        digest: Digest,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// Docker archives name images by tag; a digest reference cannot be a repo tag.
     #[error("{reference}: a docker archive repo tag cannot carry a digest")]
     DigestInRepoTag {

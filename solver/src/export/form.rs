@@ -163,8 +163,8 @@ fn layer_media_type(compression: Compression, oci: bool) -> Option<&'static str>
     }
 }
 
-/// Writes the image `manifest` in `form` and returns the new manifest's digest (the same
-/// digest when the form changes nothing). Layers this build made (`own`, by blob digest),
+/// Writes the image `manifest` (or each image of a multi-platform index, and a new index) in
+/// `form` and returns the new digest (the same digest when the form changes nothing). Layers this build made (`own`, by blob digest),
 /// plain-tar layers, and every layer with `force_compression` are converted to the asked
 /// compression (several at once).
 pub fn rewrite_image(
@@ -181,8 +181,19 @@ pub fn rewrite_image(
         detail,
     };
     let content = store.content();
-    let mut m: Value =
-        serde_json::from_slice(&content.read_blob(manifest)?).map_err(|e| bad(e.to_string()))?;
+    let top = content.read_blob(manifest)?;
+    if super::index::is_index(&top) {
+        // A multi-platform build's index: each platform's image in the form, indexed anew.
+        let index: crate::image::manifest::Index =
+            serde_json::from_slice(&top).map_err(|e| bad(e.to_string()))?;
+        let mut children = Vec::with_capacity(index.manifests.len());
+        for entry in &index.manifests {
+            let child = entry.parsed_digest().map_err(|e| bad(e.to_string()))?;
+            children.push(rewrite_image(store, &child, form, own)?);
+        }
+        return super::index::write_index(content, &children, form);
+    }
+    let mut m: Value = serde_json::from_slice(&top).map_err(|e| bad(e.to_string()))?;
     let config_digest = digest_at(&m["config"]).map_err(|e| bad(format!("descriptor {e}")))?;
     let config: Value = serde_json::from_slice(&content.read_blob(&config_digest)?)
         .map_err(|e| bad(format!("config {config_digest}: {e}")))?;

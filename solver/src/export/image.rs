@@ -92,10 +92,100 @@ impl StoredImage {
     }
 }
 
+/// What an export writes: one image, or a multi-platform build's index and its images.
+#[derive(Debug)]
+pub(crate) struct StoredTop {
+    pub(crate) digest: Digest,
+    pub(crate) bytes: Vec<u8>,
+    /// Whether `bytes` is an index (else `images` holds the one image it is).
+    pub(crate) index: bool,
+    pub(crate) images: Vec<StoredImage>,
+}
+
+impl StoredTop {
+    /// Reads `digest` — an image manifest, or an index whose every manifest is read and
+    /// checked complete — so an export fails before it writes anything.
+    pub(crate) fn load(store: &ContentStore, digest: &Digest) -> Result<Self, ExportError> {
+        let bytes = store.read_blob(digest)?;
+        if !super::index::is_index(&bytes) {
+            let image = StoredImage::load(store, digest)?;
+            return Ok(Self {
+                digest: digest.clone(),
+                bytes: image.manifest_bytes.clone(),
+                index: false,
+                images: vec![image],
+            });
+        }
+        let index: crate::image::manifest::Index =
+            serde_json::from_slice(&bytes).map_err(|source| ExportError::BadManifest {
+                digest: digest.clone(),
+                source,
+            })?;
+        let bad = |detail: String| ExportError::BadIndexEntry {
+            digest: digest.clone(),
+            detail,
+        };
+        let mut images = Vec::with_capacity(index.manifests.len());
+        for entry in &index.manifests {
+            if entry.is_index() {
+                return Err(bad(format!(
+                    "nested index {} is not supported",
+                    entry.digest
+                )));
+            }
+            let child = entry.parsed_digest().map_err(|e| bad(e.to_string()))?;
+            images.push(StoredImage::load(store, &child)?);
+        }
+        Ok(Self {
+            digest: digest.clone(),
+            bytes,
+            index: true,
+            images,
+        })
+    }
+
+    /// The descriptor an `index.json` (or a tag) names this by: an image's carries its
+    /// platform, an index's none.
+    pub(crate) fn descriptor(&self) -> Descriptor {
+        match (self.index, self.images.first()) {
+            (false, Some(image)) => image.descriptor(),
+            _ => {
+                let media_type = serde_json::from_slice::<serde_json::Value>(&self.bytes)
+                    .ok()
+                    .and_then(|v| v["mediaType"].as_str().map(MediaType::from))
+                    .unwrap_or(MediaType::ImageIndex);
+                Descriptor::new(media_type, self.bytes.len() as u64, self.digest.clone())
+            }
+        }
+    }
+
+    /// Every blob below the top document, each once: layers and configs, then (for an
+    /// index) the images' manifests — the order a reader can trust, the top written last.
+    pub(crate) fn blobs(&self) -> Vec<(Digest, u64)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for image in &self.images {
+            for d in image.blobs() {
+                if seen.insert(d.digest().clone()) {
+                    out.push((d.digest().clone(), d.size()));
+                }
+            }
+        }
+        if self.index {
+            for image in &self.images {
+                if seen.insert(image.digest.clone()) {
+                    out.push((image.digest.clone(), image.manifest_bytes.len() as u64));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The descriptor of the stored image `digest` (its media type, size and platform), checked
 /// complete.
 pub fn image_descriptor(store: &ContentStore, digest: &Digest) -> Result<Descriptor, ExportError> {
-    Ok(StoredImage::load(store, digest)?.descriptor())
+    Ok(StoredTop::load(store, digest)?.descriptor())
 }
 
 /// [`image_descriptor`], and the platform the image's config names as kiln's store keys

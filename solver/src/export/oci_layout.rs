@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::atomic::{AtomicFile, sync_parent, temp_beside, write_atomic};
 use super::error::ExportError;
-use super::image::StoredImage;
+use super::image::StoredTop;
 use super::json::canonical_json;
 use super::{INDEX_FILE, LAYOUT_VERSION, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION};
 use crate::store::ContentStore;
@@ -42,7 +42,7 @@ impl<'a> From<Option<&'a str>> for IndexEntry<'a> {
     }
 }
 
-/// Writes the image `manifest_digest` into the layout at `dest_dir` (created if missing),
+/// Writes the image (or multi-platform index) `manifest_digest` into the layout at `dest_dir` (created if missing),
 /// entered in `index.json` as `entry` says; returns the descriptor added to the index.
 /// Exports into one layout are serialised by a lock on the directory, so concurrent builds
 /// each keep their entry.
@@ -57,24 +57,18 @@ pub fn export_oci_layout<'a>(
     if let Some(name) = ref_name {
         check_ref_name(name)?;
     }
-    let image = StoredImage::load(store, manifest_digest)?;
+    let image = StoredTop::load(store, manifest_digest)?;
     fs::create_dir_all(dest_dir).map_err(|e| ExportError::io(dest_dir, e))?;
     let _lock = lock_dir(dest_dir)?;
     prepare_layout_dir(dest_dir)?;
 
-    let blobs = image.blobs();
-    for blob in blobs {
+    for (digest, size) in image.blobs() {
         if crate::cancel::is_cancelled() {
             return Err(ExportError::Cancelled);
         }
-        place_blob(store, blob.digest(), blob.size(), dest_dir)?;
+        place_blob(store, &digest, size, dest_dir)?;
     }
-    place_blob(
-        store,
-        &image.digest,
-        image.manifest_bytes.len() as u64,
-        dest_dir,
-    )?;
+    place_blob(store, &image.digest, image.bytes.len() as u64, dest_dir)?;
 
     let index_path = dest_dir.join(INDEX_FILE);
     let existing = read_index(&index_path)?;
@@ -94,7 +88,7 @@ fn lock_dir(dir: &Path) -> Result<fs::File, ExportError> {
 }
 
 /// The descriptor for `image` in an index, carrying `entry`'s ref name and annotations.
-pub(crate) fn manifest_descriptor(image: &StoredImage, entry: IndexEntry<'_>) -> Descriptor {
+pub(crate) fn manifest_descriptor(image: &StoredTop, entry: IndexEntry<'_>) -> Descriptor {
     let mut descriptor = image.descriptor();
     let mut annotations: HashMap<String, String> = entry
         .annotations

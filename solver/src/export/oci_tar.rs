@@ -8,7 +8,7 @@ use oci_spec::image::{Descriptor, Digest};
 
 use super::atomic::AtomicFile;
 use super::error::ExportError;
-use super::image::StoredImage;
+use super::image::StoredTop;
 use super::oci_layout::{
     IndexEntry, check_ref_name, index_bytes, manifest_descriptor, merge_index, oci_layout_bytes,
 };
@@ -16,7 +16,7 @@ use super::tar_entries::TarOut;
 use super::{INDEX_FILE, OCI_LAYOUT_FILE};
 use crate::store::ContentStore;
 
-/// Writes the image `manifest_digest` as an OCI layout tar at `dest_file` (replacing it
+/// Writes the image (or multi-platform index) `manifest_digest` as an OCI layout tar at `dest_file` (replacing it
 /// atomically); returns the descriptor in its `index.json`.
 pub fn export_oci_tar<'a>(
     store: &ContentStore,
@@ -43,7 +43,7 @@ pub fn write_oci_tar<'a, W: Write>(
     if let Some(name) = entry.ref_name {
         check_ref_name(name)?;
     }
-    let image = StoredImage::load(store, manifest_digest)?;
+    let image = StoredTop::load(store, manifest_digest)?;
     let descriptor = manifest_descriptor(&image, entry);
     let index = merge_index(None, descriptor.clone(), entry.ref_name);
     let index_json = index_bytes(&index, dest)?;
@@ -54,17 +54,17 @@ pub fn write_oci_tar<'a, W: Write>(
     tar.bytes(OCI_LAYOUT_FILE, &oci_layout_bytes())
         .map_err(io_err)?;
     tar.bytes(INDEX_FILE, &index_json).map_err(io_err)?;
-    for blob in image.blobs() {
+    for (digest, _) in image.blobs() {
         if crate::cancel::is_cancelled() {
             return Err(ExportError::Cancelled);
         }
-        let file = store.open_blob(blob.digest())?;
+        let file = store.open_blob(&digest)?;
         // The size comes from the open file, so the header cannot disagree with the stream.
         let size = file.metadata().map_err(io_err)?.len();
-        tar.stream(&blob_path(blob.digest()), size, file)
+        tar.stream(&blob_path(&digest), size, file)
             .map_err(io_err)?;
     }
-    tar.bytes(&blob_path(&image.digest), &image.manifest_bytes)
+    tar.bytes(&blob_path(&image.digest), &image.bytes)
         .map_err(io_err)?;
     Ok((tar.finish().map_err(io_err)?, descriptor))
 }

@@ -23,7 +23,7 @@ pub(super) struct OciExporter {
 
 impl Exporter for OciExporter {
     fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
-        let digest = built.in_form(&self.form.at_the_edge())?;
+        let digest = built.in_form(&self.form.at_the_edge())?.top;
         let content = built.store.content();
         // Like BuildKit and containerd, the layout's `org.opencontainers.image.ref.name` is
         // the tag (`1.0` for `app:1.0`), which `oci-layout://PATH:1.0` and skopeo's
@@ -54,6 +54,12 @@ impl Exporter for OciExporter {
     }
 }
 
+/// Why a docker archive cannot hold a multi-platform build (buildx refuses it too: "docker
+/// exporter does not currently support exporting manifest lists").
+pub const DOCKER_MULTI_PLATFORM: &str = "a docker archive (type=docker, --load) holds one \
+     platform's image: export a multi-platform build with type=oci or type=registry, or build \
+     one --platform";
+
 /// Writes or loads a docker archive.
 #[derive(Debug)]
 pub(super) struct DockerExporter {
@@ -66,7 +72,10 @@ pub(super) struct DockerExporter {
 
 impl Exporter for DockerExporter {
     fn export(&self, built: &Built<'_>) -> Result<Exported, OutputError> {
-        let digest = built.in_form(&self.form.at_the_edge())?;
+        if built.is_multi_platform() {
+            return Err(OutputError::Unsupported(DOCKER_MULTI_PLATFORM.into()));
+        }
+        let digest = built.in_form(&self.form.at_the_edge())?.top;
         let content = built.store.content();
         let names = built.names_or(&self.names);
         let mut done = Exported {

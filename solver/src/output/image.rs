@@ -2,12 +2,13 @@
 //! pushed to each name (`push-by-digest`: as `name@digest`, no tag). Pushes come before
 //! the store's names, so a failed push leaves no new name behind. The store keeps the image
 //! as committed (its layers plain tars) unless a compression is asked; a pushed image leaves
-//! compressed (gzip by default) and is named in the store in that form.
+//! compressed (gzip by default) and is named in the store in that form. A multi-platform
+//! build is named (and pushed) as its index, the store keeping each platform's manifest.
 
 use std::time::Instant;
 
 use super::{Built, Exported, Exporter, OutputError};
-use crate::export::{ImageForm, image_descriptor_and_platform};
+use crate::export::{ImageForm, image_descriptor, image_descriptor_and_platform};
 use crate::store::{Reference, familiar_name};
 
 /// Names and pushes the image.
@@ -31,9 +32,15 @@ impl Exporter for ImageExporter {
         } else {
             self.form.clone()
         };
-        let digest = built.in_form(&form)?;
+        let in_form = built.in_form(&form)?;
+        let digest = in_form.top.clone();
         let content = built.store.content();
-        let (descriptor, platform) = image_descriptor_and_platform(content, &digest)?;
+        let (descriptor, platform) = if built.is_multi_platform() {
+            (image_descriptor(content, &digest)?, None)
+        } else {
+            let (descriptor, platform) = image_descriptor_and_platform(content, &digest)?;
+            (descriptor, Some(platform))
+        };
         let mut done = Exported {
             descriptor: Some(descriptor),
             ..Exported::default()
@@ -66,14 +73,15 @@ impl Exporter for ImageExporter {
                 if crate::cancel::is_cancelled() {
                     return Err(crate::export::ExportError::Cancelled.into());
                 }
-                let full = built
-                    .store
-                    .images()
-                    .tag_image(name, &digest, &platform, false)
-                    .map_err(|source| OutputError::Tag {
-                        name: name.clone(),
-                        source,
-                    })?;
+                let images = built.store.images();
+                let tagged = match &platform {
+                    Some(platform) => images.tag_image(name, &digest, platform, false),
+                    None => images.tag_built_index(name, &digest, &in_form.manifests),
+                };
+                let full = tagged.map_err(|source| OutputError::Tag {
+                    name: name.clone(),
+                    source,
+                })?;
                 done.tagged.push(familiar_name(&full));
             }
         }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use oci_spec::image::{Descriptor, Digest};
 
+pub use archive::DOCKER_MULTI_PLATFORM;
 pub use error::OutputError;
 pub use spec::{Destination, OutputKind, OutputSpec, OutputSpecError};
 
@@ -39,12 +40,30 @@ pub struct Built<'a> {
     pub store: &'a Store,
     /// Where pushes go.
     pub registry: &'a Registry,
-    /// The committed image's manifest.
-    pub manifest: &'a Digest,
-    /// Its layers, base first (those with a `created` time were made by this build).
-    pub layers: &'a [LayerRecord],
+    /// The committed image of each platform, in `--platform` order: one for a
+    /// single-platform build; more make a multi-platform image (an index).
+    pub images: &'a [PlatformImage],
     /// The build's `-t` names.
     pub names: &'a [String],
+}
+
+/// One platform's committed image.
+#[derive(Debug, Clone)]
+pub struct PlatformImage {
+    /// Its manifest.
+    pub manifest: Digest,
+    /// Its layers, base first (those with a `created` time were made by this build).
+    pub layers: Vec<LayerRecord>,
+    /// The platform it was built for.
+    pub platform: kiln_llb::Platform,
+}
+
+/// An image in an export's form: its top digest (the manifest, or the index of a
+/// multi-platform build) and each platform's manifest.
+#[derive(Debug, Clone)]
+pub(crate) struct InForm {
+    pub(crate) top: Digest,
+    pub(crate) manifests: Vec<(kiln_llb::Platform, Digest)>,
 }
 
 impl<'a> Built<'a> {
@@ -56,24 +75,43 @@ impl<'a> Built<'a> {
         if own.is_empty() { self.names } else { own }
     }
 
+    /// Whether the build made one image per platform of several (exported as an index).
+    pub fn is_multi_platform(&self) -> bool {
+        self.images.len() > 1
+    }
+
     /// The blobs of the layers this build made (base layers keep their compression unless
     /// `force-compression`).
     fn own_layers(&self) -> HashSet<Digest> {
-        self.layers
+        self.images
             .iter()
+            .flat_map(|i| &i.layers)
             .filter(|l| l.created.is_some())
             .map(|l| l.digest.clone())
             .collect()
     }
 
-    /// The image in `form`: the committed one, or a rewrite of it.
-    fn in_form(&self, form: &ImageForm) -> Result<Digest, OutputError> {
-        Ok(crate::export::rewrite_image(
-            self.store,
-            self.manifest,
-            form,
-            &self.own_layers(),
-        )?)
+    /// The image in `form`: the committed one, or a rewrite of it; for a multi-platform
+    /// build, each platform's so and an index of them.
+    fn in_form(&self, form: &ImageForm) -> Result<InForm, OutputError> {
+        let own = self.own_layers();
+        let manifests = self
+            .images
+            .iter()
+            .map(|i| {
+                let digest = crate::export::rewrite_image(self.store, &i.manifest, form, &own)?;
+                Ok((i.platform.clone(), digest))
+            })
+            .collect::<Result<Vec<_>, OutputError>>()?;
+        let top = match manifests.as_slice() {
+            [(_, only)] => only.clone(),
+            [] => return Err(OutputError::Unsupported("a build with no image".into())),
+            many => {
+                let digests: Vec<Digest> = many.iter().map(|(_, d)| d.clone()).collect();
+                crate::export::write_index(self.store.content(), &digests, form)?
+            }
+        };
+        Ok(InForm { top, manifests })
     }
 }
 
@@ -104,18 +142,6 @@ impl OutputSpec {
         let mut all = annotations.clone();
         all.extend(&form.annotations);
         form.annotations = all;
-        if !form.annotations.index.is_empty() {
-            // BuildKit's rule: a single-platform image has no index to annotate.
-            return Err(OutputError::Unsupported(format!(
-                "index annotations ({}) need a multi-platform build",
-                form.annotations
-                    .index
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
         Ok(match &self.kind {
             OutputKind::Image {
                 names,

@@ -9,7 +9,7 @@ use oci_spec::image::Digest;
 use super::blobs::Session;
 use super::retry::retry;
 use super::{Registry, RegistryError, client_ref, media};
-use crate::image::manifest::Manifest;
+use crate::image::manifest::{self, Document, Manifest};
 use crate::store::{Reference as StoreRef, Store};
 
 const PARALLEL_BLOBS: usize = 3;
@@ -24,7 +24,9 @@ pub struct PushedImage {
 }
 
 impl Registry {
-    /// Pushes the image with manifest `manifest_digest` from `store` to `destination`.
+    /// Pushes the image with manifest `manifest_digest` from `store` to `destination`; a
+    /// multi-platform index is pushed after each of its manifests (by digest), so the
+    /// registry never serves an index naming a manifest it lacks.
     pub async fn push(
         &self,
         store: &Store,
@@ -41,17 +43,30 @@ impl Registry {
             .content()
             .read_blob(manifest_digest)
             .map_err(|e| store_err(e.to_string()))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| store_err(format!("manifest {manifest_digest}: {e}")))?;
-        let blobs = manifest
-            .blobs()
-            .map_err(|e| store_err(format!("manifest {manifest_digest}: {e}")))?;
-        session.push_blobs(store, &blobs).await?;
-        let media_type = manifest
-            .media_type
-            .as_deref()
-            .unwrap_or(media::OCI_MANIFEST);
-        let digest = session.push_manifest(&bytes, media_type, None).await?;
+        let digest =
+            match manifest::parse(&bytes, manifest_digest).map_err(|e| store_err(e.to_string()))? {
+                Document::Manifest(_) => {
+                    session
+                        .push_image(store, manifest_digest, &bytes, false)
+                        .await?
+                }
+                Document::Index(index) => {
+                    for entry in &index.manifests {
+                        let child = entry
+                            .parsed_digest()
+                            .map_err(|e| store_err(format!("index {manifest_digest}: {e}")))?;
+                        let child_bytes = store
+                            .content()
+                            .read_blob(&child)
+                            .map_err(|e| store_err(e.to_string()))?;
+                        session
+                            .push_image(store, &child, &child_bytes, true)
+                            .await?;
+                    }
+                    let media_type = index.media_type.as_deref().unwrap_or(media::OCI_INDEX);
+                    session.push_manifest(&bytes, media_type, false).await?
+                }
+            };
         Ok(PushedImage {
             reference: dest.to_string(),
             digest,
@@ -60,6 +75,32 @@ impl Registry {
 }
 
 impl Session {
+    /// Pushes one image manifest's blobs, then the manifest (under the session's tag, or
+    /// `by_digest`).
+    async fn push_image(
+        &self,
+        store: &Store,
+        digest: &Digest,
+        bytes: &[u8],
+        by_digest: bool,
+    ) -> Result<Digest, RegistryError> {
+        let store_err = |detail: String| RegistryError::Store {
+            reference: self.display.clone(),
+            detail,
+        };
+        let manifest: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| store_err(format!("manifest {digest}: {e}")))?;
+        let blobs = manifest
+            .blobs()
+            .map_err(|e| store_err(format!("manifest {digest}: {e}")))?;
+        self.push_blobs(store, &blobs).await?;
+        let media_type = manifest
+            .media_type
+            .as_deref()
+            .unwrap_or(media::OCI_MANIFEST);
+        self.push_manifest(bytes, media_type, by_digest).await
+    }
+
     /// Pushes `blobs` from the store (a few at a time), mounting where the store knows a
     /// source repository on this registry.
     pub async fn push_blobs(&self, store: &Store, blobs: &[Digest]) -> Result<(), RegistryError> {
@@ -88,26 +129,23 @@ impl Session {
         Ok(())
     }
 
-    /// Pushes manifest `bytes` under the session's tag (or `tag`), returning its digest.
+    /// Pushes manifest `bytes` under the session's tag (or by its digest: `by_digest`, or
+    /// when the session names none), returning its digest.
     pub async fn push_manifest(
         &self,
         bytes: &[u8],
         media_type: &str,
-        tag: Option<&str>,
+        by_digest: bool,
     ) -> Result<Digest, RegistryError> {
         let digest = crate::store::sha256_digest(bytes).map_err(|e| RegistryError::Store {
             reference: self.display.clone(),
             detail: e.to_string(),
         })?;
-        let mut target = self.reference.clone();
-        if let Some(tag) = tag {
-            target = StoreRef::parse_normalized(&format!("{}:{tag}", target.repository()))?;
-        }
-        let oref = client_ref(&target, None);
-        let oref = if target.tag().is_none() {
-            client_ref(&target, Some(digest.as_ref()))
+        let target = &self.reference;
+        let oref = if by_digest || target.tag().is_none() {
+            client_ref(target, Some(digest.as_ref()))
         } else {
-            oref
+            client_ref(target, None)
         };
         let content_type =
             media_type

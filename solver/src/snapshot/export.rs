@@ -97,6 +97,52 @@ impl Snapshots {
     }
 }
 
+/// Several chains' merged trees, each under its own top directory (a multi-platform
+/// build's `linux_amd64/`, `linux_arm64/`).
+pub type NamedTrees<'a> = [(&'a str, &'a [Digest], OpenBlob<'a>)];
+
+impl Snapshots {
+    /// Writes `trees` as one tar at `dest_file` (replaced atomically), each tree under its
+    /// name.
+    pub fn export_tars(
+        &self,
+        trees: &NamedTrees<'_>,
+        dest_file: &Path,
+    ) -> Result<(), SnapshotError> {
+        let (parent, label) = beside(dest_file);
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let temp = Temp::beside(parent, &label);
+        let file = File::create_new(temp.path()).map_err(io_error(temp.path()))?;
+        let file = self.write_tars(trees, file, dest_file)?;
+        file.sync_all().map_err(io_error(temp.path()))?;
+        drop(file);
+        temp.rename_into(dest_file).map_err(io_error(dest_file))
+    }
+
+    /// Streams `trees` into `out` as one uncompressed tar, each tree under its name: the
+    /// trees are copied side by side into a temporary directory first, which is archived.
+    pub fn write_tars<W: Write>(
+        &self,
+        trees: &NamedTrees<'_>,
+        mut out: W,
+        dest: &Path,
+    ) -> Result<W, SnapshotError> {
+        let temp = Temp::dir(&self.dir.join(super::TMP), "platforms")?;
+        for (name, chain, open_blob) in trees {
+            self.export_local(chain, *open_blob, &temp.path().join(name))?;
+        }
+        let opts = LayerOptions {
+            compression: Compression::None,
+            source_date_epoch: None,
+        };
+        write_layer(temp.path(), &mut out, &opts).map_err(|source| SnapshotError::Archive {
+            path: dest.to_path_buf(),
+            source,
+        })?;
+        Ok(out)
+    }
+}
+
 /// The directory a destination lives in, and a label for its temporary sibling.
 fn beside(dest: &Path) -> (&Path, String) {
     let parent = match dest.parent() {

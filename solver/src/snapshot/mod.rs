@@ -46,6 +46,7 @@ use oci_spec::image::Digest;
 
 pub use chain::chain_id;
 pub use error::SnapshotError;
+pub use export::NamedTrees;
 pub use views::{release_views, use_private_mounts};
 
 use error::io_error;

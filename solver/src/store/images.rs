@@ -103,6 +103,9 @@ enum TagKind<'a> {
         platform: &'a Platform,
         pulled: bool,
     },
+    /// A multi-platform build: the name means the index (`digest`), which names each
+    /// platform's manifest.
+    Built { platforms: &'a [(Platform, Digest)] },
     /// The manifest chosen for `platform` from a pulled `index`.
     Index {
         platform: &'a Platform,
@@ -156,6 +159,23 @@ impl ImageStore {
             });
         }
         self.put(reference, manifest, TagKind::Index { platform, index })
+    }
+
+    /// Tags a multi-platform build's `index`, with the manifest of each of its platforms
+    /// (each must be in the content store), replacing what the name held.
+    pub fn tag_built_index(
+        &self,
+        reference: &str,
+        index: &Digest,
+        platforms: &[(Platform, Digest)],
+    ) -> Result<String, ImageError> {
+        if let Some((_, missing)) = platforms.iter().find(|(_, d)| !self.content.contains(d)) {
+            return Err(ImageError::ManifestMissing {
+                reference: reference.to_owned(),
+                digest: missing.clone(),
+            });
+        }
+        self.put(reference, index, TagKind::Built { platforms })
     }
 
     fn put(
@@ -324,6 +344,14 @@ fn put_tag(
             platforms.insert(platform.to_string(), digest.to_owned());
             (existing.index, platforms, pulled || existing.pulled)
         }
+        TagKind::Built { platforms } => (
+            Some(digest.to_owned()),
+            platforms
+                .iter()
+                .map(|(p, d)| (p.to_string(), d.to_string()))
+                .collect(),
+            false,
+        ),
         TagKind::Index { platform, index } => {
             let index = index.to_string();
             // What was pulled from the same index still holds; a new index starts afresh.

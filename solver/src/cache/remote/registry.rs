@@ -82,7 +82,7 @@ pub async fn export_registry(
         .manifest(&info)
         .map_err(|e| store_err(e.to_string()))?;
     session
-        .push_manifest(&manifest, media::OCI_MANIFEST, None)
+        .push_manifest(&manifest, media::OCI_MANIFEST, false)
         .await
 }
 
