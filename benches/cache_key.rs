@@ -64,6 +64,7 @@ fn exec_op() -> Op {
         ],
         hostname: None,
         proxy_env: Vec::new(),
+        platform: None,
     })
 }
 

@@ -39,6 +39,8 @@ pub struct BuildOptions {
     pub explicit_platform: bool,
     /// The platform the build runs on.
     pub build_platform: Platform,
+    /// Whether step names carry the platform (one of a multi-platform build's graphs).
+    pub platform_in_names: bool,
     /// `--target`.
     pub target: Option<String>,
     /// `--network`: how RUN steps without a `--network` of their own (or with
@@ -53,6 +55,7 @@ impl Default for BuildOptions {
             target_platform: Platform::host(),
             explicit_platform: false,
             build_platform: Platform::host(),
+            platform_in_names: false,
             target: None,
             network: crate::instructions::NetworkMode::Default,
         }

@@ -324,10 +324,24 @@ impl<'a> Lowering<'a> {
             })?,
             None => self.opts.build.target_platform.clone(),
         };
-        let name = match &stage.name {
+        let mut name = match &stage.name {
             Some(n) => n.clone(),
             None => format!("stage-{}", stage.index),
         };
+        if self.opts.build.platform_in_names {
+            // BuildKit's names in a multi-platform build: `[linux/arm64 build 2/4]`, and a
+            // stage on another platform than the target `[linux/amd64->arm64 build 2/4]`.
+            let target = &self.opts.build.target_platform;
+            name = if platform == *target {
+                format!("{target} {name}")
+            } else {
+                let arch = target.to_string();
+                let arch = arch
+                    .strip_prefix(&format!("{}/", target.os))
+                    .unwrap_or(&arch);
+                format!("{platform}->{arch} {name}")
+            };
+        }
         let label = format!("[{name} 1/{}] FROM", stage.instructions.len() + 1);
         let (op, mut config, triggers) = match &stage.base {
             Base::Scratch => {

@@ -173,6 +173,7 @@ impl Lowering<'_> {
                 .get(SANDBOX_HOSTNAME_ARG)
                 .cloned(),
             proxy_env,
+            platform: Some(st.platform.clone()),
         };
         let display = run.command.cmd_line.join(" ");
         let name = self.step_name(st, &format!("RUN {display}"));

@@ -341,6 +341,7 @@ mod tests {
                 mounts,
                 hostname: hostname.map(str::to_owned),
                 proxy_env: vec!["HTTP_PROXY=http://p:3128".into()],
+                platform: None,
             })
         };
         let file = |action: FileAction| {

@@ -285,6 +285,11 @@ pub struct ExecOp {
     /// changed proxy reuses the cache (BuildKit strips `Meta.ProxyEnv` from the cache map).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub proxy_env: Vec<String>,
+    /// The platform the stage is built for: which emulator, if any, the host needs to run
+    /// it. Never part of the key: what runs is the rootfs's binaries, whose own ELF headers
+    /// pick the emulator, and the rootfs is already in the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
 }
 
 /// An op.

@@ -155,6 +155,7 @@ mod tests {
             mounts: Vec::new(),
             hostname: None,
             proxy_env: Vec::new(),
+            platform: None,
         });
         let base = source(&image, Some(&digest('a')));
         let got = [

@@ -4,6 +4,7 @@
 //! where `unsafe` is allowed (namespaces, mounts, fork/exec), each block with a `// SAFETY:`.
 
 pub mod cgroup;
+pub mod emulation;
 pub mod runc;
 pub mod sandbox;
 pub(crate) mod seccomp_policy;

@@ -48,6 +48,7 @@ fn a_failed_step_is_wrapped_with_its_op_span_and_source() {
             mounts: Vec::new(),
             hostname: None,
             proxy_env: Vec::new(),
+            platform: None,
         }),
         location("[stage-0 2/2] RUN false", (13, 27)),
     );

@@ -130,6 +130,14 @@ fn run_exec_op(
     let executor = inner.opts.executor.clone().ok_or_else(|| {
         StepError::Invalid("RUN needs an executor, and none is configured".to_owned())
     })?;
+    if let Some(platform) = &exec.platform {
+        crate::executor::emulation::check(
+            platform,
+            &kiln_llb::Platform::host(),
+            std::path::Path::new(crate::executor::emulation::BINFMT_DIR),
+        )
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    }
     let base = &inputs[&exec.base];
     let lowerdirs = lower_dirs(inner, base)?;
     let scratch = inner.temp_dir("run")?;
