@@ -95,7 +95,8 @@ pub(crate) struct RegistryArgs {
 pub(crate) struct PullArgs {
     /// The image reference, `[REGISTRY/]REPO[:TAG][@DIGEST]`.
     pub(crate) reference: String,
-    /// The platform to pick from a multi-platform image (default: this host's).
+    /// The platform to pick from a multi-platform image (default: this host's); several,
+    /// comma-separated, pull each.
     #[arg(long)]
     pub(crate) platform: Option<String>,
     #[command(flatten)]
@@ -184,7 +185,8 @@ pub(crate) struct BuildArgs {
     /// `type=local,dest=DIR[,mode=min|max]` (repeatable).
     #[arg(long = "cache-to", value_name = "SPEC")]
     pub(crate) cache_to: Vec<String>,
-    /// Target platform, `os/arch[/variant]`.
+    /// Target platform, `os/arch[/variant]`; several, comma-separated, build one image per
+    /// platform under one index (`linux/amd64,linux/arm64`).
     #[arg(long)]
     pub(crate) platform: Option<String>,
     /// Extra named contexts: `NAME=DIR`, `NAME=oci-layout://PATH[:tag|@digest]` or
@@ -382,6 +384,9 @@ pub(crate) struct PruneArgs {
 pub(crate) struct HistoryArgs {
     /// The image, by name or id.
     pub(crate) image: String,
+    /// The platform's image, of a name built or pulled for several (default: this host's).
+    #[arg(long)]
+    pub(crate) platform: Option<String>,
     /// Do not truncate the CREATED BY column.
     #[arg(long = "no-trunc")]
     pub(crate) no_trunc: bool,
@@ -397,6 +402,9 @@ pub(crate) struct InspectArgs {
     /// Images, by name or id.
     #[arg(required = true)]
     pub(crate) images: Vec<String>,
+    /// The platform's image, of a name built or pulled for several (default: this host's).
+    #[arg(long)]
+    pub(crate) platform: Option<String>,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
 }

@@ -506,7 +506,7 @@ fn image_id(root: &Path, repo: &str, tag: &str) -> Option<String> {
     let out = kiln(root, &["images"]).ok().stdout;
     out.lines().find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() == 3 && f[0] == repo && f[1] == tag).then(|| f[2].to_owned())
+        (f.len() >= 3 && f[0] == repo && f[1] == tag).then(|| f[2].to_owned())
     })
 }
 

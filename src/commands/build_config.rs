@@ -14,7 +14,7 @@ use kiln_solver::store::Store;
 
 use crate::cli::BuildArgs;
 use crate::commands::build_input::{
-    build_options, locate, named_contexts, no_cache_stages, secrets, ssh_agents,
+    build_options, locate, named_contexts, no_cache_stages, platforms, secrets, ssh_agents,
 };
 use crate::commands::cache_spec::{self, CacheSpec};
 use crate::commands::open_store;
@@ -39,8 +39,10 @@ pub(super) struct BuildConfig {
     pub(super) context_dir: Option<PathBuf>,
     /// The context as given (what `--explain-cache` names a stdin Dockerfile's build by).
     pub(super) context_arg: PathBuf,
-    /// Build args, platform, target and network, for the frontend.
+    /// Build args, platform, target and network, for the frontend (the first platform's).
     pub(super) build: BuildOptions,
+    /// `--platform`'s list; more than one makes a multi-platform image.
+    pub(super) platforms: Vec<kiln_llb::Platform>,
     /// The `--build-arg` keys as given (whether or not they had a value).
     pub(super) build_arg_keys: BTreeSet<String>,
     /// `--build-context NAME=DIR`.
@@ -82,6 +84,23 @@ pub(super) struct BuildConfig {
 }
 
 impl BuildConfig {
+    /// The frontend's options for each image the build makes: one per `--platform` of a
+    /// multi-platform build (its platform label beside it), else the one build.
+    pub(super) fn per_platform(&self) -> Vec<(BuildOptions, Option<kiln_llb::Platform>)> {
+        if self.platforms.len() < 2 {
+            return vec![(self.build.clone(), None)];
+        }
+        self.platforms
+            .iter()
+            .map(|p| {
+                let mut build = self.build.clone();
+                build.target_platform = p.clone();
+                build.platform_in_names = true;
+                (build, Some(p.clone()))
+            })
+            .collect()
+    }
+
     /// Resolves `args`: opens the store, reads the config, secrets and ignore files they
     /// name, and checks every flag against the others.
     pub(super) fn resolve(args: &BuildArgs) -> Result<Self> {
@@ -103,6 +122,7 @@ impl BuildConfig {
         let outputs = Outputs::plan(args)?;
         let (dockerfile, context_dir) = locate(args)?;
         let build = build_options(args)?;
+        let platforms = platforms(args.platform.as_deref())?;
         let (named_dirs, context_aliases) = named_contexts(&args.build_contexts)?;
         let secrets = secrets(&args.secrets)?;
         let redactor = Redactor::new(secrets.values().map(Vec::as_slice));
@@ -115,6 +135,7 @@ impl BuildConfig {
             context_dir,
             context_arg: args.context.clone(),
             build,
+            platforms,
             build_arg_keys: args
                 .build_args
                 .iter()

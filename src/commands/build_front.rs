@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use kiln_frontend::diagnostics::Diagnostic;
 use kiln_frontend::lower::{LowerOptions, lower};
 use kiln_frontend::parser;
+use kiln_frontend::scope::BuildOptions;
 use kiln_frontend::stages::StageGraph;
 use std::sync::Arc;
 
@@ -19,8 +20,9 @@ use crate::commands::report;
 use crate::source::read_dockerfile;
 use crate::time;
 
-/// Parses and lowers the Dockerfile, pulling the base images it needs.
-pub(super) fn frontend(config: &BuildConfig) -> Phase<Front> {
+/// Parses and lowers the Dockerfile with `build`'s args and platform, pulling the base images
+/// it needs.
+pub(super) fn frontend(config: &BuildConfig, build: &BuildOptions) -> Phase<Front> {
     let src = read_dockerfile(&config.dockerfile)?;
     let parsed = match parser::parse(&src.text) {
         Ok(p) => p,
@@ -31,7 +33,7 @@ pub(super) fn frontend(config: &BuildConfig) -> Phase<Front> {
     };
     let dir_names: Vec<String> = config.named_dirs.keys().cloned().collect();
     let lower_opts = LowerOptions {
-        build: &config.build,
+        build,
         file: &src.name,
         // Without an epoch, times are left to the commit: each new layer's is when its cache
         // record was first made (BuildKit's rule), so a cached rebuild is the same image.

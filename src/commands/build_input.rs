@@ -41,7 +41,28 @@ pub(crate) fn locate(args: &BuildArgs) -> Result<(PathBuf, Option<PathBuf>)> {
     Ok((file, Some(args.context.clone())))
 }
 
-/// The build args, platform, `--target` and `--network` the frontend expands and lowers with.
+/// `--platform`'s list, in order, each once (`linux/amd64,linux/arm64`); empty when not given.
+pub(crate) fn platforms(arg: Option<&str>) -> Result<Vec<Platform>> {
+    let mut out: Vec<Platform> = Vec::new();
+    for part in arg.into_iter().flat_map(|a| a.split(',')) {
+        let part = part.trim();
+        if part.is_empty() {
+            anyhow::bail!(
+                "--platform {:?}: an empty platform in the list",
+                arg.unwrap_or_default()
+            );
+        }
+        let platform =
+            Platform::parse(part).map_err(|e| anyhow::anyhow!("--platform {part:?}: {e}"))?;
+        if !out.contains(&platform) {
+            out.push(platform);
+        }
+    }
+    Ok(out)
+}
+
+/// The build args, (first) platform, `--target` and `--network` the frontend expands and
+/// lowers with.
 pub(crate) fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
     let mut build = BuildOptions {
         target: args.target.clone(),
@@ -52,9 +73,8 @@ pub(crate) fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
         },
         ..BuildOptions::default()
     };
-    if let Some(p) = &args.platform {
-        build.target_platform =
-            Platform::parse(p).map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
+    if let Some(first) = platforms(args.platform.as_deref())?.into_iter().next() {
+        build.target_platform = first;
         build.explicit_platform = true;
     }
     for a in &args.build_args {

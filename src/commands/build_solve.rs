@@ -8,20 +8,22 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use kiln_frontend::diagnostics::Diagnostic;
 use kiln_frontend::span::Span;
+use kiln_solver::cache::remote::RemoteCaches;
 use kiln_solver::context::Context;
 use kiln_solver::solve::{Progress, SolveError, SolveOptions};
 use kiln_solver::store::Store;
 
-use crate::commands::build_cache::import_caches;
 use crate::commands::build_config::BuildConfig;
 use crate::commands::build_state::{Front, Phase, Solved};
 use crate::commands::{progress, report};
 use crate::source::DockerfileSource;
 
-/// Runs the op graph with the build's contexts, secrets, agents, executor and caches.
+/// Runs the op graph with the build's contexts, secrets, agents, executor and the caches
+/// imported (once per build, for every platform).
 pub(super) fn solve(
     config: &BuildConfig,
     front: &Front,
+    remote_cache: &RemoteCaches,
 ) -> Phase<(Solved, Vec<kiln_solver::solve::explain::StepRecord>)> {
     let store = &config.store;
     let solve_opts = SolveOptions {
@@ -38,7 +40,7 @@ pub(super) fn solve(
         },
         secrets: config.secrets.clone(),
         ssh: config.ssh.clone(),
-        remote_cache: import_caches(config)?,
+        remote_cache: remote_cache.clone(),
         images: Some(front.images.clone()),
         edge: config.outputs.edge_compression(),
     };

@@ -30,5 +30,13 @@ pub(super) struct Solved {
     pub(super) stats: progress::Stats,
 }
 
+/// One platform's image: what the frontend made of the Dockerfile for it and what the solve
+/// produced.
+pub(super) struct PlatformBuild {
+    pub(super) front: Front,
+    pub(super) solved: Solved,
+    pub(super) platform: kiln_llb::Platform,
+}
+
 /// A phase's outcome: carry on, or stop the command with this exit (the error was reported).
 pub(super) type Phase<T> = anyhow::Result<std::result::Result<T, ExitCode>>;

@@ -21,10 +21,20 @@ const MAX_PATHS: usize = 20;
 /// Records this build's steps and, with `--explain-cache`, prints why steps missed compared
 /// with the previous record. Recording is best effort: a failure is a warning, never a
 /// failed build.
-pub(super) fn after_build(config: &BuildConfig, front: &Front, steps: Vec<StepRecord>) {
+pub(super) fn after_build(
+    config: &BuildConfig,
+    front: &Front,
+    platform: Option<&kiln_llb::Platform>,
+    steps: Vec<StepRecord>,
+) {
     let (store, lowered) = (&config.store, &front.lowered);
     let identity = identity(config);
     let target = config.build.target.clone().unwrap_or_default();
+    // A multi-platform build keeps one record per platform, each compared with its own.
+    let key = match platform {
+        Some(p) => format!("{target}@{p}"),
+        None => target.clone(),
+    };
     let mut build_args: BTreeSet<String> = lowered
         .graph
         .global_args
@@ -48,12 +58,15 @@ pub(super) fn after_build(config: &BuildConfig, front: &Front, steps: Vec<StepRe
         no_cache_stages: config.no_cache_stages.clone(),
         steps,
     };
-    let path = explain::record_path(store.root(), &identity, &target);
+    let path = explain::record_path(store.root(), &identity, &key);
     if config.explain_cache {
-        let what = match target.as_str() {
+        let mut what = match target.as_str() {
             "" => format!("{identity} (default target)"),
             t => format!("{identity} (target {t})"),
         };
+        if let Some(p) = platform {
+            what.push_str(&format!(" for {p}"));
+        }
         match explain::load(&path) {
             Ok(Some(prev)) => {
                 progress::note(&render(&what, &explain::explain(&prev, &record)));

@@ -30,7 +30,8 @@ struct Row {
 
 pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
     let store = existing_store(&args.store)?;
-    let image = load_image(&store, &args.image)?;
+    let platform = crate::commands::registry::platform_arg(args.platform.as_deref())?;
+    let image = load_image(&store, &args.image, &platform)?;
     let config: ImageConfig = serde_json::from_slice(&image.config_bytes)
         .with_context(|| format!("image {}: config {}", args.image, image.config_digest))?;
     let layers: Vec<(String, u64)> = image

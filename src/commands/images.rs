@@ -10,7 +10,10 @@ use crate::commands::{open_store, print_stdout};
 
 pub(crate) fn list(args: &StoreArgs) -> Result<ExitCode> {
     let store = open_store(args)?;
-    let mut out = format!("{:<40} {:<20} {}\n", "REPOSITORY", "TAG", "IMAGE ID");
+    let mut out = format!(
+        "{:<40} {:<20} {:<12} {}\n",
+        "REPOSITORY", "TAG", "IMAGE ID", "PLATFORMS"
+    );
     for rec in store.images().list()? {
         let familiar = kiln_solver::store::familiar_name(&rec.reference);
         let (repo, tag) = familiar
@@ -20,12 +23,23 @@ pub(crate) fn list(args: &StoreArgs) -> Result<ExitCode> {
         let id = rec.digest.to_string();
         let short = id.strip_prefix("sha256:").unwrap_or(&id);
         out.push_str(&format!(
-            "{repo:<40} {tag:<20} {}\n",
-            &short[..short.len().min(12)]
+            "{repo:<40} {tag:<20} {:<12} {}\n",
+            &short[..short.len().min(12)],
+            platforms_of(&rec)
         ));
     }
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The platforms a name keeps an image for (a multi-platform build's, or each platform it was
+/// built or pulled for); empty when the name never said.
+fn platforms_of(rec: &kiln_solver::store::ImageRecord) -> String {
+    rec.platforms
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn tag(args: &TagArgs) -> Result<ExitCode> {

@@ -34,9 +34,10 @@ pub(crate) struct LoadedImage {
 
 pub(crate) fn run(args: &InspectArgs) -> Result<ExitCode> {
     let store = existing_store(&args.store)?;
+    let platform = crate::commands::registry::platform_arg(args.platform.as_deref())?;
     let mut out = Vec::new();
     for name in &args.images {
-        let image = load_image(&store, name)?;
+        let image = load_image(&store, name, &platform)?;
         let config: Value = serde_json::from_slice(&image.config_bytes)
             .with_context(|| format!("config {}", image.config_digest))?;
         let mut obj = serde_json::json!({
@@ -59,9 +60,22 @@ pub(crate) fn run(args: &InspectArgs) -> Result<ExitCode> {
 }
 
 /// Resolves `name` (a name, a full digest, or a unique prefix of a tagged image's id as
-/// `kiln images` prints it) and reads its manifest and config.
-pub(crate) fn load_image(store: &kiln_solver::store::Store, name: &str) -> Result<LoadedImage> {
+/// `kiln images` prints it) and reads the manifest and config of its `platform` image: the
+/// one the name keeps for that platform, else the index's entry for it, else the one image
+/// the name means.
+pub(crate) fn load_image(
+    store: &kiln_solver::store::Store,
+    name: &str,
+    platform: &kiln_llb::Platform,
+) -> Result<LoadedImage> {
     let id = resolve(store, name)?;
+    let kept = store
+        .images()
+        .lookup(name)
+        .ok()
+        .flatten()
+        .and_then(|r| r.platforms.get(&platform.to_string()).cloned())
+        .filter(|d| store.content().contains(d));
     let bytes = store
         .content()
         .read_blob(&id)
@@ -69,7 +83,12 @@ pub(crate) fn load_image(store: &kiln_solver::store::Store, name: &str) -> Resul
     let top: Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("image {name}: {id} is not JSON"))?;
     let (index, manifest_digest, manifest) = if top.get("manifests").is_some() {
-        let digest = pick_platform(&top).with_context(|| format!("image {name} ({id})"))?;
+        let digest = match kept {
+            Some(d) => d,
+            None => {
+                pick_platform(&top, platform).with_context(|| format!("image {name} ({id})"))?
+            }
+        };
         let bytes = store
             .content()
             .read_blob(&digest)
@@ -77,6 +96,15 @@ pub(crate) fn load_image(store: &kiln_solver::store::Store, name: &str) -> Resul
         let manifest: Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("image {name}: manifest {digest} is not JSON"))?;
         (Some(top), digest, manifest)
+    } else if let Some(digest) = kept.filter(|d| *d != id) {
+        // A name built for several platforms one at a time keeps each one's manifest.
+        let bytes = store
+            .content()
+            .read_blob(&digest)
+            .with_context(|| format!("image {name}: reading manifest {digest}"))?;
+        let manifest: Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("image {name}: manifest {digest} is not JSON"))?;
+        (None, digest, manifest)
     } else {
         (None, id.clone(), top)
     };
@@ -141,15 +169,14 @@ fn resolve(store: &kiln_solver::store::Store, name: &str) -> Result<Digest> {
     bail!("no such image: {name} (kiln images lists the store's images)")
 }
 
-/// This host's manifest in an index, picked as builds pick a base's
+/// `platform`'s manifest in an index, picked as builds pick a base's
 /// (`kiln_solver::image::manifest::Index::select`).
-fn pick_platform(index: &Value) -> Result<Digest> {
+fn pick_platform(index: &Value, platform: &kiln_llb::Platform) -> Result<Digest> {
     let index: kiln_solver::image::manifest::Index =
         serde_json::from_value(index.clone()).context("reading the index")?;
-    let host = kiln_llb::Platform::host();
     let chosen = index
-        .select(&host)
-        .map_err(|have| anyhow::anyhow!("the index has no {host} manifest (it has {have})"))?;
+        .select(platform)
+        .map_err(|have| anyhow::anyhow!("the index has no {platform} manifest (it has {have})"))?;
     Digest::try_from(chosen.digest.as_str())
         .with_context(|| format!("the index lists an invalid digest {:?}", chosen.digest))
 }

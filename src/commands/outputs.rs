@@ -56,6 +56,9 @@ impl Outputs {
                 "-q prints the image id on stdout, where an output streams its tar: drop -q or write the output to a file"
             );
         }
+        let multi_platform =
+            crate::commands::build_input::platforms(args.platform.as_deref())?.len() > 1;
+        check_platforms(&specs, &annotations, multi_platform)?;
         if args.push && args.tags.is_empty() {
             bail!("--push needs a name to push to: add -t REGISTRY/REPOSITORY[:TAG]");
         }
@@ -121,6 +124,41 @@ impl Outputs {
         };
         Ok(Some(Published { descriptor, names }))
     }
+}
+
+/// What needs one platform, or several, checked before the build: a docker archive holds one
+/// platform's image; index annotations need an index (BuildKit: "index annotations not
+/// supported for single platform export").
+fn check_platforms(
+    specs: &[OutputSpec],
+    annotations: &Annotations,
+    multi_platform: bool,
+) -> Result<()> {
+    if multi_platform {
+        if specs
+            .iter()
+            .any(|s| matches!(s.kind, OutputKind::Docker { .. }))
+        {
+            bail!(kiln_solver::output::DOCKER_MULTI_PLATFORM);
+        }
+        return Ok(());
+    }
+    let index_keys: Vec<&String> = annotations
+        .index
+        .keys()
+        .chain(specs.iter().flat_map(|s| s.form.annotations.index.keys()))
+        .collect();
+    if !index_keys.is_empty() {
+        bail!(
+            "index annotations ({}) need a multi-platform build (--platform A,B)",
+            index_keys
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn report(done: &Exported, quiet: bool, names: &mut Vec<String>) {

@@ -50,9 +50,15 @@ pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
     // Blobs land before the tag; prune must not see them as unreachable in between.
     let _store_lock = kiln_solver::store::StoreLock::shared(store.root())?;
     let registry = registry_for(&args.registry)?;
-    let platform = platform_arg(args.platform.as_deref())?;
-    let pulled = block_on(registry.pull(&store, &args.reference, &platform))??;
-    print_stdout(&format!("{}\n", pulled.manifest_digest))?;
+    let platforms = match crate::commands::build_input::platforms(args.platform.as_deref())? {
+        list if list.is_empty() => vec![platform_arg(None)?],
+        list => list,
+    };
+    // One pull per platform: the name then keeps each platform's manifest.
+    for platform in &platforms {
+        let pulled = block_on(registry.pull(&store, &args.reference, platform))??;
+        print_stdout(&format!("{}\n", pulled.manifest_digest))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
