@@ -14,17 +14,24 @@ use common::registry::Registry;
 use common::{Run, Tmp, kiln, tool, write_files};
 use serde_json::Value;
 
-/// A registry serving `bb-multi:1`, the two-platform busybox base.
+/// A registry serving a two-platform base.
 struct Base {
     registry: Registry,
     reference: String,
 }
 
+/// `bb-multi:1`, the two-platform busybox base.
 fn two_platform_base(work: &Tmp) -> Base {
+    published_base(work, &[], "bb-multi:1")
+}
+
+/// `fixtures/multiarch/make-multiarch.py FLAGS`, pushed by skopeo as `name`.
+fn published_base(work: &Tmp, flags: &[&str], name: &str) -> Base {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/multiarch/make-multiarch.py");
     let out = work.join("fixture");
     let made = Command::new("python3")
         .arg(&script)
+        .args(flags)
         .arg(&out)
         .output()
         .unwrap();
@@ -34,7 +41,7 @@ fn two_platform_base(work: &Tmp) -> Base {
         String::from_utf8_lossy(&made.stderr)
     );
     let registry = Registry::start();
-    let reference = format!("{}/bb-multi:1", registry.addr());
+    let reference = format!("{}/{name}", registry.addr());
     let layout = format!("oci:{}:latest", out.join("layout").display());
     let copied = tool(
         "skopeo",
@@ -343,6 +350,54 @@ fn two_platform_image_from_a_two_platform_base() {
     .ok();
     assert_eq!(fresh.counts().1, 0, "{}", fresh.stderr);
     assert!(fresh.counts().0 >= 6, "{}", fresh.stderr);
+}
+
+#[test]
+fn debian_on_both_platforms() {
+    // A real distribution for each platform: arm64's dynamically linked dpkg, apt and bash
+    // run through QEMU, their loader and libraries the image's own.
+    let work = Tmp::new("multiplatform-debian");
+    let base = published_base(&work, &["--debian"], "debian-multi:12");
+    let root = work.join("root");
+    let ctx = work.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\n\
+                 SHELL [\"/bin/bash\", \"-c\"]\n\
+                 RUN dpkg --print-architecture > /arch && useradd -m builder \\\n\
+                 \x20 && getent passwd builder | cut -d: -f6 > /home-dir \\\n\
+                 \x20 && ls -d /usr/lib/*-linux-gnu > /multiarch\n",
+                base.reference
+            ),
+        )],
+    );
+    let out = work.join("out");
+    kiln(
+        &root,
+        &[
+            "build",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    for (dir, arch, triplet, elf) in [
+        ("linux_amd64", "amd64", "x86_64-linux-gnu", "x86-64"),
+        ("linux_arm64", "arm64", "aarch64-linux-gnu", "ARM aarch64"),
+    ] {
+        let read = |p: &str| std::fs::read_to_string(out.join(dir).join(p)).unwrap();
+        assert_eq!(read("arch").trim(), arch);
+        assert_eq!(read("home-dir").trim(), "/home/builder");
+        assert!(read("multiarch").contains(triplet), "{}", read("multiarch"));
+        let kind = file_type(&out.join(dir).join("usr/bin/dpkg"));
+        assert!(kind.contains(elf), "{dir}: {kind}");
+    }
 }
 
 #[test]
