@@ -19,7 +19,28 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     install_report_style();
     let cli = cli::Cli::parse();
-    if matches!(cli.command, cli::Command::Build(_)) {
+    // An ordinary user's kiln runs again inside a user namespace where it is root (before any
+    // thread exists); this process only waits for it.
+    let building = matches!(cli.command, cli::Command::Build(_));
+    let rootless = kiln_solver::executor::rootless::reexec_in_user_namespace(&mut |notice| {
+        use kiln_solver::executor::rootless::Notice;
+        match notice {
+            Notice::SingleId(why) if building => stderr::line(&format!("warning: {why}")),
+            Notice::NoNamespace(why) if building => {
+                stderr::line(&format!("warning: kiln runs unprivileged, unmapped: {why}"));
+            }
+            _ => {}
+        }
+    });
+    match rootless {
+        Ok(Some(code)) => return ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Ok(None) => {}
+        Err(e) => {
+            stderr::line(&format!("error: re-running kiln in a user namespace: {e}"));
+            return ExitCode::FAILURE;
+        }
+    }
+    if building {
         // Before any thread exists: the kernel refuses a new mount namespace to a process
         // whose threads share their filesystem context. Views of layer chains are mounted
         // there and vanish with the process.

@@ -129,7 +129,7 @@ pub(super) fn unpack(
     // Owners from the archive unless --chown says otherwise; whiteout names are plain files.
     let owners = match policy.chown {
         Some((uid, gid)) => Owners::Fixed(uid, gid),
-        None if rustix::process::geteuid().is_root() => Owners::Archive,
+        None if crate::fsutil::userns::can_chown() => Owners::Archive,
         None => Owners::Caller,
     };
     let opts = ApplyOptions {

@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod emulation;
+pub mod rootless;
 pub mod runc;
 pub mod sandbox;
 pub(crate) mod seccomp_policy;

@@ -5,6 +5,7 @@ pub(crate) mod leftovers;
 pub(crate) mod owner;
 pub(crate) mod root_path;
 pub(crate) mod tempdir;
+pub(crate) mod userns;
 
 /// Removes a file or a whole directory tree (never following symlinks); absence is fine.
 pub(crate) fn remove_path(path: &std::path::Path) -> std::io::Result<()> {

@@ -31,8 +31,9 @@ impl Snapshots {
             diff_id: diff_id.clone(),
             source: Box::new(source),
         })?;
-        // Only root can create the owners and device nodes a layer holds.
-        let owners = if rustix::process::geteuid().is_root() {
+        // Only root can create the owners and device nodes a layer holds (a rootless kiln with
+        // only its own id mapped keeps every file its own).
+        let owners = if crate::fsutil::userns::can_chown() {
             Owners::Archive
         } else {
             Owners::Caller

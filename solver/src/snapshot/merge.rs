@@ -259,7 +259,7 @@ fn copy_metadata(
     has_mode: bool,
 ) -> Result<(), SnapshotError> {
     // Only root may give files away; an unprivileged export keeps them the caller's.
-    if rustix::process::geteuid().is_root() {
+    if crate::fsutil::userns::can_chown() {
         meta::set_owner(to, src.uid().into(), src.gid().into()).map_err(io_error(to))?;
     }
     if has_mode {

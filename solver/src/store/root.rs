@@ -13,9 +13,12 @@ const SYSTEM_ROOT: &str = "/var/lib/kiln";
 
 /// The default store root for this process, from the environment and the effective uid.
 pub fn default_root() -> Result<PathBuf, StoreError> {
+    // A rootless kiln is root in the user namespace it re-executed itself in, but its store
+    // is the user's.
+    let rootless = std::env::var_os(crate::executor::rootless::REEXEC_ENV).is_some();
     choose_root(
         std::env::var_os("KILN_ROOT"),
-        rustix::process::geteuid().is_root(),
+        rustix::process::geteuid().is_root() && !rootless,
         std::env::var_os("XDG_DATA_HOME"),
         std::env::var_os("HOME"),
     )

@@ -148,7 +148,27 @@ fn run(
             None::<&CStr>,
         ),
         Op::Chdir(dir) | Op::Cwd(dir) => chdir(dir.as_c_str()),
-        Op::Mount(m) => do_mount(m, m.data.as_deref()),
+        Op::Mount(m) => match do_mount(m, m.data.as_deref()) {
+            // sysfs is mounted only from a user namespace that owns the network namespace;
+            // rootless with the host's network it is refused: the host's /sys, bound
+            // read-only, as runc does rootless.
+            Err(Errno::EPERM) if m.fstype.as_deref() == Some(c"sysfs") => {
+                mount(
+                    Some(c"/sys"),
+                    m.target.as_c_str(),
+                    None::<&CStr>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&CStr>,
+                )?;
+                remount(m.target.as_c_str(), m.flags | MsFlags::MS_RDONLY)
+            }
+            // devpts's gid=5 (tty) is refused where group 5 is not mapped (rootless with only
+            // the user's own id): without it, as runc does rootless.
+            Err(Errno::EINVAL) if m.fstype.as_deref() == Some(c"devpts") => {
+                do_mount(m, Some(c"newinstance,ptmxmode=0666,mode=0620"))
+            }
+            other => other,
+        },
         Op::RootMount { mount, retry } => match (do_mount(mount, mount.data.as_deref()), retry) {
             (Err(Errno::EINVAL), Some(data)) => do_mount(mount, Some(data)),
             (result, _) => result,
@@ -202,12 +222,24 @@ fn run(
         }
         Op::Remount { target, flags } => remount(target, *flags),
         Op::Ensure(ensure) => ensure_path(ensure, index, status),
-        Op::DeviceNode { path, rdev } => nix::sys::stat::mknod(
+        Op::DeviceNode { path, rdev } => match nix::sys::stat::mknod(
             path.as_c_str(),
             nix::sys::stat::SFlag::S_IFCHR,
             Mode::from_bits_truncate(0o666),
             *rdev,
-        ),
+        ) {
+            // In a user namespace (rootless) no device node can be made: an empty file is the
+            // mount point the host's node is bound over instead, as runc does rootless.
+            Err(Errno::EPERM) => nix::fcntl::open(
+                path.as_c_str(),
+                nix::fcntl::OFlag::O_CREAT
+                    | nix::fcntl::OFlag::O_WRONLY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o666),
+            )
+            .map(drop),
+            other => other,
+        },
         Op::Symlink { target, link } => {
             // SAFETY: both are valid C strings.
             Errno::result(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }).map(drop)
@@ -256,7 +288,16 @@ fn run(
 /// would wait for them forever). The kernel changes the calling thread, the only one here.
 fn set_identity(uid: u32, gid: u32, groups: &[u32]) -> nix::Result<()> {
     // SAFETY: setgroups reads `groups.len()` gid_t values from the pointer.
-    Errno::result(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })?;
+    match Errno::result(unsafe {
+        libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr())
+    }) {
+        // A user namespace with only the user's own id mapped denies setgroups: no groups to
+        // set is no loss (the inherited ones are unmapped, so they grant nothing inside).
+        Err(Errno::EPERM) if groups.is_empty() => {}
+        other => {
+            other?;
+        }
+    }
     // SAFETY: plain integer arguments.
     Errno::result(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
     // SAFETY: plain integer arguments.

@@ -121,8 +121,16 @@ fn fits(base: &str) -> bool {
 
 fn options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
     let lower: Vec<String> = lowers.iter().map(|p| escape(p, true)).collect();
+    // In a user namespace (rootless) the kernel mounts overlay only with its markers in
+    // `user.overlay.*` (5.11+; kiln's snapshots already fall back to those there), and then
+    // refuses redirect_dir options: redirects and metacopy are off there anyway.
+    let diff_options = if crate::fsutil::userns::in_user_namespace() {
+        "index=off,userxattr"
+    } else {
+        DIFF_OPTIONS
+    };
     format!(
-        "lowerdir={},upperdir={},workdir={},{DIFF_OPTIONS}",
+        "lowerdir={},upperdir={},workdir={},{diff_options}",
         lower.join(":"),
         escape(upper, false),
         escape(work, false)
