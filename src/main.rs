@@ -26,9 +26,7 @@ fn main() -> ExitCode {
         use kiln_solver::executor::rootless::Notice;
         match notice {
             Notice::SingleId(why) if building => stderr::line(&format!("warning: {why}")),
-            Notice::NoNamespace(why) if building => {
-                stderr::line(&format!("warning: kiln runs unprivileged, unmapped: {why}"));
-            }
+            Notice::NoNamespace(why) if building => stderr::line(&format!("warning: {why}")),
             _ => {}
         }
     });

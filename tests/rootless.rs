@@ -301,3 +301,106 @@ fn without_subordinate_ids_a_single_owner_build_works_and_says_what_will_not() {
     assert_ne!(chown.code, 0);
     assert!(chown.stderr.contains("chown 1234:5678"), "{}", chown.stderr);
 }
+
+#[test]
+fn root_without_cap_sys_admin_builds_through_a_user_namespace() {
+    // An unprivileged container's root: uid 0 without CAP_SYS_ADMIN (setpriv drops it; no
+    // seccomp profile). kiln goes into a user namespace mapped to itself, where it has what
+    // RUN's namespaces need, and builds the same images.
+    let work = Tmp::new("rootless-capless");
+    contexts(&work);
+    let as_root = build_all(&|args| kiln_root(&work.join("root-store"), args), &work);
+    let capless = |args: &[&str]| {
+        let out = Command::new("setpriv")
+            .args(["--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin"])
+            .arg(kiln_bin())
+            .args(args)
+            .arg("--root")
+            .arg(work.join("capless-store"))
+            .env("SOURCE_DATE_EPOCH", "0")
+            .env_remove("KILN_ROOT")
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    assert_eq!(build_all(&capless, &work), as_root);
+}
+
+#[test]
+fn in_a_container_that_refuses_namespaces_kiln_says_what_to_allow() {
+    // kiln's own sandbox is Docker's default container: root without CAP_SYS_ADMIN, under
+    // Docker's seccomp profile, which also refuses unshare(CLONE_NEWUSER). A kiln run in a RUN
+    // step there (on the Debian fixture, for its glibc) cannot make a RUN step's namespaces,
+    // and says which options allow them.
+    let work = Tmp::new("rootless-container");
+    contexts(&work);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/debian/make-debian.py");
+    let made = Command::new("python3")
+        .arg(&script)
+        .arg(work.join("debian"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(kiln_bin(), bin.join("kiln")).unwrap();
+    write_files(
+        &work.join("bb"),
+        &[(
+            "Dockerfile.inner",
+            "FROM scratch\nCOPY rootfs/ /\nRUN echo inside\n",
+        )],
+    );
+    write_files(
+        &work.join("outer"),
+        &[(
+            "Dockerfile",
+            "FROM debian\n\
+             RUN --mount=type=bind,from=kilnbin,target=/kiln \\\n\
+             \x20   --mount=type=bind,from=bbctx,target=/ctx \\\n\
+             \x20   /kiln/kiln build --root /tmp/store --progress plain -f /ctx/Dockerfile.inner /ctx \\\n\
+             \x20   > /inner.log 2>&1; echo \"exit $?\" >> /inner.log\n",
+        )],
+    );
+    let out = work.join("out");
+    kiln_root(
+        &work.join("root-store"),
+        &[
+            "build",
+            "--build-context",
+            &format!(
+                "debian=oci-layout://{}:latest",
+                work.join("debian/layouts/debian-gnutar").display()
+            ),
+            "--build-context",
+            &format!("kilnbin={}", bin.display()),
+            "--build-context",
+            &format!("bbctx={}", work.join("bb").display()),
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            work.join("outer").to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let log = std::fs::read_to_string(out.join("inner.log")).unwrap();
+    if std::env::var_os("KILN_SHOW_LOG").is_some() {
+        eprintln!("{log}");
+    }
+    assert!(log.trim_end().ends_with("exit 1"), "{log}");
+    assert!(
+        log.contains("could not make a user namespace") && log.contains("seccomp=unconfined"),
+        "the warning names the setting: {log}"
+    );
+    assert!(
+        log.contains("--cap-add SYS_ADMIN") && log.contains("RUN echo inside"),
+        "the RUN error says what allows it: {log}"
+    );
+}

@@ -19,8 +19,33 @@ use std::process::Command;
 
 use nix::libc;
 
-/// Set in the re-executed kiln, so it never re-executes again.
+/// Set in the re-executed kiln, so it never re-executes again: `user` for an ordinary user's
+/// kiln (whose store is the user's), `identity` for root's.
 pub const REEXEC_ENV: &str = "_KILN_USERNS";
+
+/// What a RUN step's namespaces being refused means, and what allows them.
+pub const NAMESPACES_REFUSED: &str = ": this environment refuses the namespaces a RUN step \
+     runs in — kiln is not root and could not make a user namespace, or it runs in a \
+     container without CAP_SYS_ADMIN whose seccomp profile also refuses user namespaces. \
+     Give the container `--cap-add SYS_ADMIN --security-opt seccomp=unconfined \
+     --security-opt apparmor=unconfined` (or `--privileged`), or allow unprivileged user \
+     namespaces (`--security-opt seccomp=unconfined` is enough for kiln's rootless mode)";
+
+/// The effective capabilities include CAP_SYS_ADMIN (what namespaces and mounts need).
+fn has_sys_admin() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim()
+                .to_owned();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
+}
 
 /// One `name:start:count` range of `/etc/subuid` or `/etc/subgid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,11 +97,16 @@ pub enum Notice {
 
 /// For a non-root kiln outside any user namespace: runs this same command again inside one
 /// and returns its exit status (`Ok(Some(code))`); `Ok(None)` when kiln is root, already in
-/// its namespace, or none could be made (then `notice` has said why).
+/// its namespace, or none could be made (then `notice` has said why). Root without
+/// CAP_SYS_ADMIN (an unprivileged container) goes into one too, its ids mapped to
+/// themselves: there it has the capabilities a RUN step's namespaces need.
 pub fn reexec_in_user_namespace(notice: &mut dyn FnMut(Notice)) -> std::io::Result<Option<i32>> {
     let uid = nix::unistd::geteuid();
-    if uid.is_root() || std::env::var_os(REEXEC_ENV).is_some() {
+    if std::env::var_os(REEXEC_ENV).is_some() || (uid.is_root() && has_sys_admin()) {
         return Ok(None);
+    }
+    if uid.is_root() {
+        return reexec(IdMaps::Identity, notice);
     }
     let gid = nix::unistd::getegid();
     let name = nix::unistd::User::from_uid(uid)
@@ -87,13 +117,60 @@ pub fn reexec_in_user_namespace(notice: &mut dyn FnMut(Notice)) -> std::io::Resu
     let sub_uids = ranges_for(&read("/etc/subuid"), &name, uid.as_raw());
     let sub_gids = ranges_for(&read("/etc/subgid"), &name, uid.as_raw());
     let helpers = which("newuidmap").is_some() && which("newgidmap").is_some();
-    let full = helpers && !sub_uids.is_empty() && !sub_gids.is_empty();
+    let (uid, gid) = (uid.as_raw(), gid.as_raw());
+    let maps = if helpers && !sub_uids.is_empty() && !sub_gids.is_empty() {
+        IdMaps::Subordinate {
+            uid,
+            gid,
+            sub_uids,
+            sub_gids,
+        }
+    } else {
+        notice(Notice::SingleId(format!(
+            "no subordinate ids for {name} in /etc/subuid and /etc/subgid{}: kiln runs with only \
+             your own id mapped, so every file is yours and a step that gives one to another user \
+             (chown, a package adding a user) fails; add a range with `usermod --add-subuids \
+             100000-165535 --add-subgids 100000-165535 {name}`",
+            if helpers {
+                ""
+            } else {
+                " (or newuidmap/newgidmap: Debian's uidmap)"
+            }
+        )));
+        IdMaps::Single { uid, gid }
+    };
+    reexec(maps, notice)
+}
 
+/// How the new user namespace's ids map to this one's.
+#[derive(Debug)]
+enum IdMaps {
+    /// Root without CAP_SYS_ADMIN: every id to itself (root may write that map).
+    Identity,
+    /// The user as 0, its subordinate ranges from 1 (newuidmap/newgidmap check them).
+    Subordinate {
+        uid: u32,
+        gid: u32,
+        sub_uids: Vec<IdRange>,
+        sub_gids: Vec<IdRange>,
+    },
+    /// The user as 0, nothing else.
+    Single { uid: u32, gid: u32 },
+}
+
+/// Runs this command again in a new user namespace mapped as `maps` says; its exit status,
+/// or `None` when no namespace could be made (`notice` says why).
+fn reexec(maps: IdMaps, notice: &mut dyn FnMut(Notice)) -> std::io::Result<Option<i32>> {
     let (pid_r, pid_w) = nix::unistd::pipe().map_err(std::io::Error::from)?;
     let (go_r, go_w) = nix::unistd::pipe().map_err(std::io::Error::from)?;
     let mut cmd = Command::new("/proc/self/exe");
+    let mode = if matches!(maps, IdMaps::Identity) {
+        "identity"
+    } else {
+        "user"
+    };
     cmd.args(std::env::args_os().skip(1))
-        .env(REEXEC_ENV, "1")
+        .env(REEXEC_ENV, mode)
         .arg0(
             std::env::args_os()
                 .next()
@@ -125,17 +202,7 @@ pub fn reexec_in_user_namespace(notice: &mut dyn FnMut(Notice)) -> std::io::Resu
             Ok(())
         });
     }
-    let mapper = std::thread::spawn(move || {
-        map_child(
-            pid_r,
-            go_w,
-            uid.as_raw(),
-            gid.as_raw(),
-            full,
-            &sub_uids,
-            &sub_gids,
-        )
-    });
+    let mapper = std::thread::spawn(move || map_child(pid_r, go_w, &maps));
     let spawned = cmd.spawn();
     // The parent's copies of the child's ends go, so the mapper sees EOF if the child died.
     drop(cmd);
@@ -158,19 +225,6 @@ pub fn reexec_in_user_namespace(notice: &mut dyn FnMut(Notice)) -> std::io::Resu
         }
         (Err(e), Ok(())) => return Err(e),
     };
-    if !full {
-        notice(Notice::SingleId(format!(
-            "no subordinate ids for {name} in /etc/subuid and /etc/subgid{}: kiln runs with only \
-             your own id mapped, so every file is yours and a step that gives one to another user \
-             (chown, a package adding a user) fails; add a range with `usermod --add-subuids \
-             100000-165535 --add-subgids 100000-165535 {name}`",
-            if helpers {
-                ""
-            } else {
-                " (or newuidmap/newgidmap: Debian's uidmap)"
-            }
-        )));
-    }
     // The terminal's Ctrl-C reaches the child too; it stops the build and says so.
     // SAFETY: SIG_IGN for SIGINT in this process; no handler runs.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
@@ -182,15 +236,7 @@ pub fn reexec_in_user_namespace(notice: &mut dyn FnMut(Notice)) -> std::io::Resu
 
 /// The parent's side: reads the child's pid (or the errno its `unshare` failed with), writes
 /// its maps, and lets it go on. Errors say what is missing and how to allow it.
-fn map_child(
-    pid_r: OwnedFd,
-    go_w: OwnedFd,
-    uid: u32,
-    gid: u32,
-    full: bool,
-    sub_uids: &[IdRange],
-    sub_gids: &[IdRange],
-) -> Result<(), String> {
+fn map_child(pid_r: OwnedFd, go_w: OwnedFd, maps: &IdMaps) -> Result<(), String> {
     let mut pid_r = std::fs::File::from(pid_r);
     let mut go_w = std::fs::File::from(go_w);
     let mut buf = [0u8; 4];
@@ -200,20 +246,36 @@ fn map_child(
     let status = i32::from_ne_bytes(buf);
     if status < 0 {
         let errno = std::io::Error::from_raw_os_error(-status);
-        return Err(format!(
-            "creating a user namespace failed ({errno}): unprivileged user namespaces are off \
-             here. On a host: `sysctl kernel.unprivileged_userns_clone=1` (Debian) and \
-             `user.max_user_namespaces` > 0; in a container: run it with \
-             `--security-opt seccomp=unconfined --security-opt apparmor=unconfined` (Docker's \
-             default profile refuses unshare(CLONE_NEWUSER)), or run kiln as root there"
-        ));
+        return Err(match maps {
+            IdMaps::Identity => format!(
+                "kiln is root without CAP_SYS_ADMIN and could not make a user namespace to \
+                 build in ({errno}): the container's seccomp profile (Docker's default) refuses \
+                 it. Run the container with `--security-opt seccomp=unconfined \
+                 --security-opt apparmor=unconfined` (kiln then builds in a user namespace), or \
+                 add `--cap-add SYS_ADMIN` too"
+            ),
+            _ => format!(
+                "creating a user namespace failed ({errno}): unprivileged user namespaces are \
+                 off here. On a host: `sysctl kernel.unprivileged_userns_clone=1` (Debian) and \
+                 `user.max_user_namespaces` > 0; in a container: run it with \
+                 `--security-opt seccomp=unconfined --security-opt apparmor=unconfined` \
+                 (Docker's default profile refuses unshare(CLONE_NEWUSER))"
+            ),
+        });
     }
     let pid = status.to_string();
-    let result = if full {
-        run_map("newuidmap", &pid, &map_args(uid, sub_uids))
-            .and_then(|()| run_map("newgidmap", &pid, &map_args(gid, sub_gids)))
-    } else {
-        write_single(&pid, uid, gid)
+    let result = match maps {
+        IdMaps::Subordinate {
+            uid,
+            gid,
+            sub_uids,
+            sub_gids,
+        } => run_map("newuidmap", &pid, &map_args(*uid, sub_uids))
+            .and_then(|()| run_map("newgidmap", &pid, &map_args(*gid, sub_gids))),
+        IdMaps::Single { uid, gid } => {
+            write_maps(&pid, true, &format!("0 {uid} 1"), &format!("0 {gid} 1"))
+        }
+        IdMaps::Identity => write_maps(&pid, false, "0 0 4294967295", "0 0 4294967295"),
     };
     let go = u8::from(result.is_ok());
     // The child waits for this byte; a failed write means it is gone already.
@@ -239,16 +301,18 @@ fn run_map(tool: &str, pid: &str, args: &[String]) -> Result<(), String> {
     }
 }
 
-/// Without subordinate ids: the user's own uid and gid as 0, which an unprivileged process
-/// may write for its own child (after denying it setgroups).
-fn write_single(pid: &str, uid: u32, gid: u32) -> Result<(), String> {
-    let write = |file: &str, text: String| {
+/// Writes the child's maps directly: the user's own id (which an unprivileged process may
+/// map for its own child after denying it setgroups), or root's identity map.
+fn write_maps(pid: &str, deny_setgroups: bool, uid_map: &str, gid_map: &str) -> Result<(), String> {
+    let write = |file: &str, text: &str| {
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))
     };
-    write("setgroups", "deny".to_owned())?;
-    write("uid_map", format!("0 {uid} 1"))?;
-    write("gid_map", format!("0 {gid} 1"))
+    if deny_setgroups {
+        write("setgroups", "deny")?;
+    }
+    write("uid_map", uid_map)?;
+    write("gid_map", gid_map)
 }
 
 /// The first `name` on PATH.

@@ -10,11 +10,13 @@ fn is_initial_map(map: &str) -> bool {
     fields == ["0", "0", "4294967295"]
 }
 
-/// True when this process's user namespace is not the host's (read once).
+/// True when this process's user namespace is not the host's (read once): its map says so,
+/// or kiln made it (an identity map, for root without CAP_SYS_ADMIN, looks like the host's).
 pub(crate) fn in_user_namespace() -> bool {
     static IN: OnceLock<bool> = OnceLock::new();
     *IN.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| !is_initial_map(&map))
+        std::env::var_os(crate::executor::rootless::REEXEC_ENV).is_some()
+            || std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| !is_initial_map(&map))
     })
 }
 

@@ -15,7 +15,8 @@ const SYSTEM_ROOT: &str = "/var/lib/kiln";
 pub fn default_root() -> Result<PathBuf, StoreError> {
     // A rootless kiln is root in the user namespace it re-executed itself in, but its store
     // is the user's.
-    let rootless = std::env::var_os(crate::executor::rootless::REEXEC_ENV).is_some();
+    let rootless =
+        std::env::var_os(crate::executor::rootless::REEXEC_ENV).is_some_and(|mode| mode == "user");
     choose_root(
         std::env::var_os("KILN_ROOT"),
         rustix::process::geteuid().is_root() && !rootless,

@@ -164,7 +164,7 @@ pub(super) fn spawn(plan: &mut ChildPlan, ends: ChildEnds) -> Result<Child, Exec
     drop(ends);
     if ret < 0 {
         let hint = if clone_error == nix::errno::Errno::EPERM {
-            " (the sandbox needs root)"
+            crate::executor::rootless::NAMESPACES_REFUSED
         } else {
             ""
         };
