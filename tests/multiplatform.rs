@@ -122,6 +122,30 @@ fn file_type(path: &Path) -> String {
     tool("file", &["-b", path.to_str().unwrap()]).stdout
 }
 
+/// A two-platform build of `ctx` to `output` (an `-o` value).
+fn build_both(root: &Path, output: &str, ctx: &Path) {
+    kiln(
+        root,
+        &[
+            "build",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            output,
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .ok();
+}
+
+/// The events of a `--progress rawjson` run.
+fn rawjson_events(run: &Run) -> Vec<Value> {
+    run.stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 fn steps_named<'a>(run: &'a Run, needle: &str) -> Vec<&'a str> {
     run.stderr
         .lines()
@@ -375,18 +399,7 @@ fn debian_on_both_platforms() {
         )],
     );
     let out = work.join("out");
-    kiln(
-        &root,
-        &[
-            "build",
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "-o",
-            &format!("type=local,dest={}", out.display()),
-            ctx.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    build_both(&root, &format!("type=local,dest={}", out.display()), &ctx);
     for (dir, arch, triplet, elf) in [
         ("linux_amd64", "amd64", "x86_64-linux-gnu", "x86-64"),
         ("linux_arm64", "arm64", "aarch64-linux-gnu", "ARM aarch64"),
@@ -440,11 +453,7 @@ fn cross_compile_stage_runs_natively_once() {
         ],
     )
     .ok();
-    let events: Vec<Value> = run
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let events = rawjson_events(&run);
     let builder_logs: Vec<&str> = events
         .iter()
         .filter(|e| e["status"] == "log" && e["name"].as_str().unwrap_or("").contains("tee"))
@@ -480,11 +489,7 @@ fn cross_compile_stage_runs_natively_once() {
         ],
     )
     .ok();
-    let events: Vec<Value> = run
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let events = rawjson_events(&run);
     let tee = |status: &str| {
         events
             .iter()
@@ -576,21 +581,14 @@ fn a_docker_archive_of_two_platforms_is_refused_before_building() {
     assert_eq!(platforms_of(&index), ["linux/amd64", "linux/arm64"]);
     // With Docker media types, the index is a Docker manifest list.
     let docker_types = work.join("docker-types");
-    kiln(
+    build_both(
         &root,
-        &[
-            "build",
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "-o",
-            &format!(
-                "type=oci,dest={},tar=false,oci-mediatypes=false",
-                docker_types.display()
-            ),
-            ctx.to_str().unwrap(),
-        ],
-    )
-    .ok();
+        &format!(
+            "type=oci,dest={},tar=false,oci-mediatypes=false",
+            docker_types.display()
+        ),
+        &ctx,
+    );
     let top = read_json(&docker_types.join("index.json"));
     let list = layout_blob(
         &docker_types,
@@ -603,18 +601,7 @@ fn a_docker_archive_of_two_platforms_is_refused_before_building() {
     assert_eq!(platforms_of(&list), ["linux/amd64", "linux/arm64"]);
     // `type=tar`: one tar, a directory per platform (buildx's platform-split).
     let tar = work.join("fs.tar");
-    kiln(
-        &root,
-        &[
-            "build",
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "-o",
-            &format!("type=tar,dest={}", tar.display()),
-            ctx.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    build_both(&root, &format!("type=tar,dest={}", tar.display()), &ctx);
     let listing = tool("tar", &["-tf", tar.to_str().unwrap()]).stdout;
     for dir in ["linux_amd64", "linux_arm64"] {
         assert!(

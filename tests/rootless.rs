@@ -92,11 +92,15 @@ impl TestUser {
             .env_remove("KILN_ROOT")
             .output()
             .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_of(&out)
+    }
+}
+
+fn run_of(out: &std::process::Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
@@ -114,19 +118,23 @@ fn kiln_root(root: &Path, args: &[&str]) -> Run {
     common::kiln_env(root, args, &[("SOURCE_DATE_EPOCH", "0")])
 }
 
-/// The busybox base context and the example contexts, in `work`.
-fn contexts(work: &Tmp) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox/make-context.sh");
-    let made = Command::new("bash")
-        .arg(&script)
-        .arg(work.join("bb"))
+/// Runs a fixture script of this repository with `interpreter`, making `out`.
+fn fixture(interpreter: &str, script: &str, out: &Path) {
+    let made = Command::new(interpreter)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .arg(out)
         .output()
         .unwrap();
     assert!(
         made.status.success(),
-        "{}",
+        "{script}: {}",
         String::from_utf8_lossy(&made.stderr)
     );
+}
+
+/// The busybox base context and the example contexts, in `work`.
+fn contexts(work: &Tmp) {
+    fixture("bash", "fixtures/busybox/make-context.sh", &work.join("bb"));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-stage");
     let copied = tool(
         "cp",
@@ -321,11 +329,7 @@ fn root_without_cap_sys_admin_builds_through_a_user_namespace() {
             .env_remove("KILN_ROOT")
             .output()
             .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_of(&out)
     };
     assert_eq!(build_all(&capless, &work), as_root);
 }
@@ -338,16 +342,10 @@ fn in_a_container_that_refuses_namespaces_kiln_says_what_to_allow() {
     // and says which options allow them.
     let work = Tmp::new("rootless-container");
     contexts(&work);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/debian/make-debian.py");
-    let made = Command::new("python3")
-        .arg(&script)
-        .arg(work.join("debian"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    fixture(
+        "python3",
+        "fixtures/debian/make-debian.py",
+        &work.join("debian"),
     );
     let bin = work.join("bin");
     std::fs::create_dir_all(&bin).unwrap();

@@ -89,21 +89,11 @@ pub(crate) fn load_image(
                 pick_platform(&top, platform).with_context(|| format!("image {name} ({id})"))?
             }
         };
-        let bytes = store
-            .content()
-            .read_blob(&digest)
-            .with_context(|| format!("image {name}: reading manifest {digest}"))?;
-        let manifest: Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("image {name}: manifest {digest} is not JSON"))?;
+        let manifest = read_manifest(store, name, &digest)?;
         (Some(top), digest, manifest)
     } else if let Some(digest) = kept.filter(|d| *d != id) {
         // A name built for several platforms one at a time keeps each one's manifest.
-        let bytes = store
-            .content()
-            .read_blob(&digest)
-            .with_context(|| format!("image {name}: reading manifest {digest}"))?;
-        let manifest: Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("image {name}: manifest {digest} is not JSON"))?;
+        let manifest = read_manifest(store, name, &digest)?;
         (None, digest, manifest)
     } else {
         (None, id.clone(), top)
@@ -136,6 +126,16 @@ pub(crate) fn load_image(
         config_bytes,
         tags,
     })
+}
+
+/// The manifest `digest` of image `name`, as JSON.
+fn read_manifest(store: &kiln_solver::store::Store, name: &str, digest: &Digest) -> Result<Value> {
+    let bytes = store
+        .content()
+        .read_blob(digest)
+        .with_context(|| format!("image {name}: reading manifest {digest}"))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("image {name}: manifest {digest} is not JSON"))
 }
 
 fn resolve(store: &kiln_solver::store::Store, name: &str) -> Result<Digest> {

@@ -65,14 +65,9 @@ impl Snapshots {
         open_blob: OpenBlob<'_>,
         dest_file: &Path,
     ) -> Result<(), SnapshotError> {
-        let (parent, label) = beside(dest_file);
-        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-        let temp = Temp::beside(parent, &label);
-        let file = File::create_new(temp.path()).map_err(io_error(temp.path()))?;
-        let file = self.write_tar(chain, open_blob, file, dest_file)?;
-        file.sync_all().map_err(io_error(temp.path()))?;
-        drop(file);
-        temp.rename_into(dest_file).map_err(io_error(dest_file))
+        tar_file(dest_file, |file| {
+            self.write_tar(chain, open_blob, file, dest_file)
+        })
     }
 
     /// Streams the merged tree of `chain` into `out` as one uncompressed tar (`dest` names
@@ -109,14 +104,7 @@ impl Snapshots {
         trees: &NamedTrees<'_>,
         dest_file: &Path,
     ) -> Result<(), SnapshotError> {
-        let (parent, label) = beside(dest_file);
-        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-        let temp = Temp::beside(parent, &label);
-        let file = File::create_new(temp.path()).map_err(io_error(temp.path()))?;
-        let file = self.write_tars(trees, file, dest_file)?;
-        file.sync_all().map_err(io_error(temp.path()))?;
-        drop(file);
-        temp.rename_into(dest_file).map_err(io_error(dest_file))
+        tar_file(dest_file, |file| self.write_tars(trees, file, dest_file))
     }
 
     /// Streams `trees` into `out` as one uncompressed tar, each tree under its name: the
@@ -141,6 +129,22 @@ impl Snapshots {
         })?;
         Ok(out)
     }
+}
+
+/// Writes `dest_file` through `write` under a temporary name beside it, synced, then renamed
+/// into place (replacing what was there).
+fn tar_file(
+    dest_file: &Path,
+    write: impl FnOnce(File) -> Result<File, SnapshotError>,
+) -> Result<(), SnapshotError> {
+    let (parent, label) = beside(dest_file);
+    std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    let temp = Temp::beside(parent, &label);
+    let file = File::create_new(temp.path()).map_err(io_error(temp.path()))?;
+    let file = write(file)?;
+    file.sync_all().map_err(io_error(temp.path()))?;
+    drop(file);
+    temp.rename_into(dest_file).map_err(io_error(dest_file))
 }
 
 /// The directory a destination lives in, and a label for its temporary sibling.
