@@ -203,13 +203,29 @@ fn a_rootless_build_is_the_root_build() {
     user.own(work.path());
     let rootless = build_all(&|args| user.kiln(&store, args), &work);
     assert_eq!(rootless, as_root, "the same images, byte for byte");
+    // And through the OCI runtime (runc, rootless too).
+    let token = format!("id=token,src={}", work.join("owners/token").display());
+    let runc = user.kiln(
+        &store,
+        &[
+            "build",
+            "-q",
+            "--runtime",
+            "runc",
+            "--no-cache",
+            "--secret",
+            &token,
+            work.join("owners").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(runc.code, 0, "{}", runc.stderr);
+    assert_eq!(runc.stdout.trim(), as_root[2]);
 
     // The store is the user's on disk; the files of the image keep their owners inside it.
     use std::os::unix::fs::MetadataExt as _;
     let meta = std::fs::metadata(store.join("blobs")).unwrap();
     assert_eq!(meta.uid().to_string(), user.uid());
     let tar = work.join("fs.tar");
-    let token = format!("id=token,src={}", work.join("owners/token").display());
     let out = format!("type=tar,dest={}", tar.display());
     let exported = user.kiln(
         &store,

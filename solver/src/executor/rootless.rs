@@ -19,9 +19,7 @@ use std::process::Command;
 
 use nix::libc;
 
-/// Set in the re-executed kiln, so it never re-executes again: `user` for an ordinary user's
-/// kiln (whose store is the user's), `identity` for root's.
-pub const REEXEC_ENV: &str = "_KILN_USERNS";
+use crate::fsutil::userns::REEXEC_ENV;
 
 /// What a RUN step's namespaces being refused means, and what allows them.
 pub const NAMESPACES_REFUSED: &str = ": this environment refuses the namespaces a RUN step \

@@ -4,6 +4,24 @@
 
 use std::sync::OnceLock;
 
+/// Set in a kiln that re-executed itself in a user namespace, so it never re-executes again:
+/// `user` for an ordinary user's kiln (whose store is the user's), `identity` for root's
+/// without CAP_SYS_ADMIN (see `executor::rootless`).
+pub(crate) const REEXEC_ENV: &str = "_KILN_USERNS";
+
+/// Overlay options that keep an upperdir a plain layer diff (no renamed directories, no
+/// metadata-only copy-ups, no index tying it to one lower set), whatever the kernel's
+/// defaults. In a user namespace (rootless) the kernel mounts overlay only with its markers in
+/// `user.overlay.*` (5.11+; kiln's snapshots fall back to those there) and then refuses
+/// `redirect_dir` options: redirects and metacopy are off there anyway.
+pub(crate) fn overlay_diff_options() -> &'static str {
+    if in_user_namespace() {
+        "index=off,userxattr"
+    } else {
+        "index=off,redirect_dir=off,metacopy=off"
+    }
+}
+
 /// The identity mapping of the initial user namespace, as `/proc/self/uid_map` shows it.
 fn is_initial_map(map: &str) -> bool {
     let fields: Vec<&str> = map.split_whitespace().collect();
@@ -15,7 +33,7 @@ fn is_initial_map(map: &str) -> bool {
 pub(crate) fn in_user_namespace() -> bool {
     static IN: OnceLock<bool> = OnceLock::new();
     *IN.get_or_init(|| {
-        std::env::var_os(crate::executor::rootless::REEXEC_ENV).is_some()
+        std::env::var_os(REEXEC_ENV).is_some()
             || std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| !is_initial_map(&map))
     })
 }

@@ -122,7 +122,8 @@ pub(super) fn mount_view(target: &Path, layers: &[PathBuf], empty: &Path) -> Opt
         }
         options.push_str(text);
     }
-    options.push_str(",redirect_dir=off,metacopy=off");
+    options.push(',');
+    options.push_str(crate::fsutil::userns::overlay_diff_options());
     if options.len() > OPTION_LIMIT {
         return None;
     }

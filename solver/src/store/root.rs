@@ -16,7 +16,7 @@ pub fn default_root() -> Result<PathBuf, StoreError> {
     // A rootless kiln is root in the user namespace it re-executed itself in, but its store
     // is the user's.
     let rootless =
-        std::env::var_os(crate::executor::rootless::REEXEC_ENV).is_some_and(|mode| mode == "user");
+        std::env::var_os(crate::fsutil::userns::REEXEC_ENV).is_some_and(|mode| mode == "user");
     choose_root(
         std::env::var_os("KILN_ROOT"),
         rustix::process::geteuid().is_root() && !rootless,

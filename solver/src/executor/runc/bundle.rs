@@ -128,8 +128,9 @@ impl Bundle {
         let mut lower: Vec<String> = (0..self.lowers).map(|i| i.to_string()).collect();
         lower.push("s".to_owned());
         let mut options = format!(
-            "lowerdir={},upperdir=u,workdir=w,index=off,redirect_dir=off,metacopy=off",
-            lower.join(":")
+            "lowerdir={},upperdir=u,workdir=w,{}",
+            lower.join(":"),
+            crate::fsutil::userns::overlay_diff_options()
         );
         if volatile {
             options.push_str(",volatile");

@@ -152,15 +152,21 @@ fn linux(spec: &ExecSpec, cgroup: &str) -> Result<oci_spec::runtime::Linux, Exec
         .pids(pids)
         .build()
         .map_err(oci)?;
-    LinuxBuilder::default()
+    let linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .cgroups_path(PathBuf::from(cgroup))
-        .resources(resources)
         .masked_paths(get_default_maskedpaths())
         .readonly_paths(get_default_readonly_paths())
-        .seccomp(seccomp()?)
-        .build()
-        .map_err(oci)
+        .seccomp(seccomp()?);
+    // Rootless, the host gives kiln no cgroup to make, and runc fails making one: the step
+    // runs without (as the sandbox does there).
+    let linux = if crate::fsutil::userns::in_user_namespace() {
+        linux
+    } else {
+        linux
+            .cgroups_path(PathBuf::from(cgroup))
+            .resources(resources)
+    };
+    linux.build().map_err(oci)
 }
 
 /// A new namespace of `typ`.
@@ -294,13 +300,22 @@ fn mounts(spec: &ExecSpec, files: BundleFiles<'_>) -> Result<Vec<Mount>, ExecErr
             &["nosuid", "noexec", "nodev"],
         )?,
         // Without a network namespace the kernel refuses a fresh sysfs; runc then rbinds the
-        // host's /sys, still read-only.
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
-        )?,
+        // host's /sys, still read-only. Rootless it refuses one even so: the host's, bound
+        // (runc's own `spec --rootless`).
+        if crate::fsutil::userns::in_user_namespace() {
+            bind(
+                "/sys",
+                Path::new("/sys"),
+                &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            )?
+        } else {
+            mount(
+                "/sys",
+                "sysfs",
+                "sysfs",
+                &["nosuid", "noexec", "nodev", "ro"],
+            )?
+        },
         bind("/etc/hosts", files.hosts, &["bind", "ro", "nodev"])?,
         bind(
             "/etc/resolv.conf",

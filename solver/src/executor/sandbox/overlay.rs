@@ -19,9 +19,6 @@ use std::path::{Component, Path, PathBuf};
 /// The kernel copies at most a page of mount options, NUL included.
 const OPTION_LIMIT: usize = 4095;
 
-/// Options that keep the upperdir a plain layer diff.
-const DIFF_OPTIONS: &str = "index=off,redirect_dir=off,metacopy=off";
-
 /// How the child mounts the overlay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct OverlayPlan {
@@ -121,14 +118,7 @@ fn fits(base: &str) -> bool {
 
 fn options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
     let lower: Vec<String> = lowers.iter().map(|p| escape(p, true)).collect();
-    // In a user namespace (rootless) the kernel mounts overlay only with its markers in
-    // `user.overlay.*` (5.11+; kiln's snapshots already fall back to those there), and then
-    // refuses redirect_dir options: redirects and metacopy are off there anyway.
-    let diff_options = if crate::fsutil::userns::in_user_namespace() {
-        "index=off,userxattr"
-    } else {
-        DIFF_OPTIONS
-    };
+    let diff_options = crate::fsutil::userns::overlay_diff_options();
     format!(
         "lowerdir={},upperdir={},workdir={},{diff_options}",
         lower.join(":"),
