@@ -182,10 +182,10 @@ pub fn rewrite_image(
     };
     let content = store.content();
     let top = content.read_blob(manifest)?;
-    if super::index::is_index(&top) {
+    if let Ok(crate::image::manifest::Document::Index(index)) =
+        crate::image::manifest::parse(&top, manifest)
+    {
         // A multi-platform build's index: each platform's image in the form, indexed anew.
-        let index: crate::image::manifest::Index =
-            serde_json::from_slice(&top).map_err(|e| bad(e.to_string()))?;
         let mut children = Vec::with_capacity(index.manifests.len());
         for entry in &index.manifests {
             let child = entry.parsed_digest().map_err(|e| bad(e.to_string()))?;

@@ -97,8 +97,9 @@ impl StoredImage {
 pub(crate) struct StoredTop {
     pub(crate) digest: Digest,
     pub(crate) bytes: Vec<u8>,
-    /// Whether `bytes` is an index (else `images` holds the one image it is).
-    pub(crate) index: bool,
+    /// An index's media type (OCI index or Docker list); `None` for one image, which
+    /// `images` then holds.
+    media_type: Option<MediaType>,
     pub(crate) images: Vec<StoredImage>,
 }
 
@@ -107,23 +108,22 @@ impl StoredTop {
     /// checked complete — so an export fails before it writes anything.
     pub(crate) fn load(store: &ContentStore, digest: &Digest) -> Result<Self, ExportError> {
         let bytes = store.read_blob(digest)?;
-        if !super::index::is_index(&bytes) {
-            let image = StoredImage::load(store, digest)?;
-            return Ok(Self {
-                digest: digest.clone(),
-                bytes: image.manifest_bytes.clone(),
-                index: false,
-                images: vec![image],
-            });
-        }
-        let index: crate::image::manifest::Index =
-            serde_json::from_slice(&bytes).map_err(|source| ExportError::BadManifest {
-                digest: digest.clone(),
-                source,
-            })?;
         let bad = |detail: String| ExportError::BadIndexEntry {
             digest: digest.clone(),
             detail,
+        };
+        let index = match crate::image::manifest::parse(&bytes, digest) {
+            Ok(crate::image::manifest::Document::Index(index)) => index,
+            // A manifest (or what StoredImage then says is not one).
+            _ => {
+                let image = StoredImage::load(store, digest)?;
+                return Ok(Self {
+                    digest: digest.clone(),
+                    bytes,
+                    media_type: None,
+                    images: vec![image],
+                });
+            }
         };
         let mut images = Vec::with_capacity(index.manifests.len());
         for entry in &index.manifests {
@@ -138,8 +138,13 @@ impl StoredTop {
         }
         Ok(Self {
             digest: digest.clone(),
+            media_type: Some(
+                index
+                    .media_type
+                    .as_deref()
+                    .map_or(MediaType::ImageIndex, MediaType::from),
+            ),
             bytes,
-            index: true,
             images,
         })
     }
@@ -147,15 +152,13 @@ impl StoredTop {
     /// The descriptor an `index.json` (or a tag) names this by: an image's carries its
     /// platform, an index's none.
     pub(crate) fn descriptor(&self) -> Descriptor {
-        match (self.index, self.images.first()) {
-            (false, Some(image)) => image.descriptor(),
-            _ => {
-                let media_type = serde_json::from_slice::<serde_json::Value>(&self.bytes)
-                    .ok()
-                    .and_then(|v| v["mediaType"].as_str().map(MediaType::from))
-                    .unwrap_or(MediaType::ImageIndex);
-                Descriptor::new(media_type, self.bytes.len() as u64, self.digest.clone())
-            }
+        match (&self.media_type, self.images.first()) {
+            (None, Some(image)) => image.descriptor(),
+            (media_type, _) => Descriptor::new(
+                media_type.clone().unwrap_or(MediaType::ImageIndex),
+                self.bytes.len() as u64,
+                self.digest.clone(),
+            ),
         }
     }
 
@@ -171,7 +174,7 @@ impl StoredTop {
                 }
             }
         }
-        if self.index {
+        if self.media_type.is_some() {
             for image in &self.images {
                 if seen.insert(image.digest.clone()) {
                     out.push((image.digest.clone(), image.manifest_bytes.len() as u64));

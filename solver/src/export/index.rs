@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use oci_spec::image::Digest;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::error::ExportError;
 use super::form::ImageForm;
@@ -60,16 +60,4 @@ pub fn write_index(
         detail: format!("writing the image index: {e}"),
     })?;
     Ok(store.put_bytes(&bytes)?.digest)
-}
-
-/// Whether the JSON document `bytes` is an index (by media type, else by shape).
-pub(crate) fn is_index(bytes: &[u8]) -> bool {
-    let Ok(doc) = serde_json::from_slice::<Value>(bytes) else {
-        return false;
-    };
-    match doc.get("mediaType").and_then(Value::as_str) {
-        Some(media::OCI_INDEX | media::DOCKER_LIST) => true,
-        Some(media::OCI_MANIFEST | media::DOCKER_MANIFEST) => false,
-        _ => doc.get("manifests").is_some_and(Value::is_array),
-    }
 }
